@@ -1,0 +1,121 @@
+"""Configuration of the SRN-DeblurNet architecture (no torch needed to build or check one)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["VARIANTS", "SRNConfig", "config_for_variant"]
+
+Recurrent = Literal["none", "convlstm"]
+
+
+@dataclass(frozen=True)
+class SRNConfig:
+    """Architecture of a scale-recurrent deblurring network.
+
+    The defaults are the authors' released ``color`` model (Tao et al., CVPR 2018; 6,881,251
+    parameters). Narrower, shallower or fewer-scale variants are one keyword away, e.g.
+    ``SRNConfig(width=8, res_blocks=1)`` for fast tests on a CPU.
+
+    Parameters
+    ----------
+    channels : int
+        Image channels the network takes and returns: 3 (color) or 1 (gray).
+    width : int
+        Channels of the first encoder block; the next two blocks use 2x and 4x as many
+        (32/64/128 in the paper).
+    scales : int
+        Number of coarse-to-fine levels at ratio 0.5 (3 in the paper; 1 is the paper's
+        single-scale ablation).
+    res_blocks : int
+        ResBlocks after each encoder convolution and before each decoder upsampling (3).
+    kernel_size : int
+        Size of the encoder, decoder and ResBlock convolutions (odd; 5 in the paper).
+    recurrent : {"none", "convlstm"}
+        Module at the bottleneck: a ConvLSTM whose state is carried from scale to scale
+        (the paper's ``lstm`` model), or nothing (the authors' ``color`` and ``gray`` models).
+    global_residual : bool
+        If True the network predicts a correction added to its blurred input at each scale
+        instead of the sharp image itself (not in the paper; off by default).
+    """
+
+    channels: int = 3
+    width: int = 32
+    scales: int = 3
+    res_blocks: int = 3
+    kernel_size: int = 5
+    recurrent: Recurrent = "none"
+    global_residual: bool = False
+
+    def __post_init__(self) -> None:
+        errors = []
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if self.channels not in (1, 3) or not is_int(self.channels):
+            errors.append(f"channels must be 1 (gray) or 3 (color), got {self.channels!r}")
+        if not is_int(self.width) or self.width < 1:
+            errors.append(f"width must be a positive integer, got {self.width!r}")
+        if not is_int(self.scales) or not 1 <= self.scales <= 6:
+            errors.append(f"scales must be an integer from 1 to 6, got {self.scales!r}")
+        if not is_int(self.res_blocks) or self.res_blocks < 0:
+            errors.append(f"res_blocks must be an integer >= 0, got {self.res_blocks!r}")
+        if not is_int(self.kernel_size) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            errors.append(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        if self.recurrent not in ("none", "convlstm"):
+            errors.append(f"recurrent must be 'none' or 'convlstm', got {self.recurrent!r}")
+        if not isinstance(self.global_residual, bool):
+            errors.append(f"global_residual must be True or False, got {self.global_residual!r}")
+        if errors:
+            raise ValueError("Invalid SRNConfig:\n  - " + "\n  - ".join(errors))
+
+    @property
+    def divisor(self) -> int:
+        """Factor that the height and width of the network's input must be divisible by.
+
+        Two stride-2 convolutions at every scale (4) times the ratio between the finest and the
+        coarsest scale (``2 ** (scales - 1)``).
+        """
+        return 4 * 2 ** (self.scales - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SRNConfig:
+        """Build a config from a mapping, rejecting unknown keys (all of them in one message)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"SRNConfig.from_dict expects a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown SRNConfig field(s) {unknown}; valid fields are {sorted(known)}"
+            )
+        return cls(**data)
+
+
+#: The authors' named variants (``--model`` in their code) plus the color ConvLSTM model.
+VARIANTS: dict[str, SRNConfig] = {
+    "color": SRNConfig(channels=3, recurrent="none"),
+    "gray": SRNConfig(channels=1, recurrent="none"),
+    "lstm": SRNConfig(channels=1, recurrent="convlstm"),
+    "color_lstm": SRNConfig(channels=3, recurrent="convlstm"),
+}
+
+
+def config_for_variant(name: str) -> SRNConfig:
+    """Return the config of a named variant (``color``, ``gray``, ``lstm``, ``color_lstm``)."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown SRN variant {name!r}; choose one of {sorted(VARIANTS)}"
+        ) from None

@@ -1,0 +1,115 @@
+"""Index maths for overlapping tiles.
+
+An image axis of length ``L`` is cut into *cores* of at most ``tile`` pixels (multiples of the
+divisor, except the last). Each core is read with ``halo`` pixels of context on each side,
+clipped at the image border, so a tile at the border sees exactly what an untiled run sees there.
+The read window is then padded to a multiple of ``divisor`` on the side(s) that touch the image
+border (both halves of the padding on interior windows). After the prediction, only the core is
+kept (``crop``) and written (``write``): no blending, so an identity predictor comes back exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["AxisTile", "Tile", "axis_cores", "axis_tiles", "tile_slices"]
+
+
+@dataclass(frozen=True)
+class AxisTile:
+    """One tile along one axis: ``read`` from the image, ``pad`` it, keep ``crop``, ``write`` it."""
+
+    read: slice
+    pad: tuple[int, int]
+    crop: slice  # in coordinates of the padded window
+    write: slice
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A 2-D tile: per-axis slices for ``(rows, cols)``."""
+
+    read: tuple[slice, slice]
+    pad: tuple[tuple[int, int], tuple[int, int]]
+    crop: tuple[slice, slice]
+    write: tuple[slice, slice]
+
+    @property
+    def window_shape(self) -> tuple[int, int]:
+        """Shape of the padded window handed to the predictor."""
+        return tuple(  # type: ignore[return-value]
+            r.stop - r.start + p[0] + p[1] for r, p in zip(self.read, self.pad, strict=True)
+        )
+
+
+def axis_cores(length: int, tile: int | None, divisor: int = 1) -> list[tuple[int, int]]:
+    """Split ``range(length)`` into cores of at most ``tile`` pixels.
+
+    The cores are as equal as possible while keeping every boundary on a multiple of
+    ``divisor``; ``tile=None`` (or ``tile >= length``) gives one core.
+    """
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    if tile is None or tile >= length:
+        return [(0, length)]
+    if tile < 1 or tile % divisor:
+        raise ValueError(f"tile must be a positive multiple of {divisor}, got {tile}")
+    n = math.ceil(length / tile)
+    units = math.ceil(length / divisor)  # boundaries are placed on multiples of the divisor
+    bounds = [min(length, divisor * round(i * units / n)) for i in range(n)] + [length]
+    # rounding can leave a core longer than `tile` when units are few; fix by the plain grid
+    cores = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    if any(b - a > tile for a, b in cores):
+        cores = [(a, min(a + tile, length)) for a in range(0, length, tile)]
+    return cores
+
+
+def axis_tiles(length: int, tile: int | None, halo: int, divisor: int = 1) -> list[AxisTile]:
+    """Tiles along one axis; see the module docstring."""
+    if halo < 0:
+        raise ValueError(f"halo must be >= 0, got {halo}")
+    out = []
+    for start, stop in axis_cores(length, tile, divisor):
+        r0, r1 = max(0, start - halo), min(length, stop + halo)
+        need = -(r1 - r0) % divisor
+        if r1 == length:
+            pad = (0, need)
+        elif r0 == 0:
+            pad = (need, 0)
+        else:
+            pad = (need // 2, need - need // 2)
+        c0 = start - r0 + pad[0]
+        out.append(AxisTile(slice(r0, r1), pad, slice(c0, c0 + stop - start), slice(start, stop)))
+    return out
+
+
+def tile_slices(
+    shape: tuple[int, int], tile: int | tuple[int, int] | None, halo: int, divisor: int = 1
+) -> list[Tile]:
+    """Overlapping tiles covering a ``(height, width)`` image, in row-major order.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Height and width of the image.
+    tile : int or (int, int) or None
+        Largest core (the part of a tile that is written) per axis; None means one tile.
+    halo : int
+        Context read on each side of a core (clipped at the image border).
+    divisor : int
+        The padded window handed to the predictor has sides that are multiples of this.
+
+    Returns
+    -------
+    list of Tile
+        The cores partition the image exactly.
+    """
+    tiles = tile if isinstance(tile, tuple) else (tile, tile)
+    rows = axis_tiles(shape[0], tiles[0], halo, divisor)
+    cols = axis_tiles(shape[1], tiles[1], halo, divisor)
+    return [
+        Tile((r.read, c.read), (r.pad, c.pad), (r.crop, c.crop), (r.write, c.write))
+        for r in rows
+        for c in cols
+    ]
