@@ -1,0 +1,50 @@
+"""napari-srn: remove camera shake and motion blur with the Scale-Recurrent Network.
+
+The public API is imported lazily, so ``import napari_srn`` is cheap and imports neither torch
+nor napari; ``from napari_srn import deblur`` loads the core (torch, no napari).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+_API = {
+    "deblur": "._deblur",
+    "iter_deblur": "._deblur",
+    "Progress": "._deblur",
+    "auto_tile_size": "._deblur",
+    "SRN": ".model.srn",
+    "SRNConfig": ".model.config",
+    "VARIANTS": ".model.config",
+    "ModelCard": ".model.weights",
+    "load_model": ".model.weights",
+    "list_models": ".model.weights",
+    "model_card": ".model.weights",
+    "save_model": ".model.weights",
+    "blurred_sample": ".sample",
+}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._deblur import Progress, auto_tile_size, deblur, iter_deblur
+    from .model.config import VARIANTS, SRNConfig
+    from .model.srn import SRN
+    from .model.weights import ModelCard, list_models, load_model, model_card, save_model
+    from .sample import blurred_sample

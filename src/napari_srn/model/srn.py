@@ -18,6 +18,8 @@ authors' released TensorFlow code (facts in the project's REFERENCE notes):
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -72,6 +74,11 @@ class SRN(nn.Module):
     >>> net(torch.rand(1, 3, 32, 48)).shape
     torch.Size([1, 3, 32, 48])
     """
+
+    #: Set by :func:`napari_srn.load_model`: the model card, the file's SHA-256 and path.
+    card: Any = None
+    sha256: str | None = None
+    source: str | None = None
 
     def __init__(self, config: SRNConfig | None = None) -> None:
         super().__init__()

@@ -1,0 +1,283 @@
+"""``deblur()`` for in-memory images: layout, dtype and channel handling around the tiled runner."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._inference import Runner
+from ._validate import (
+    IntensityRange,
+    check_image,
+    check_overlap,
+    check_tile_size,
+    intensity_range,
+    normalize_channel_axis,
+)
+from .model.srn import SRN
+from .model.weights import load_model, resolve_device
+
+__all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
+
+ModelLike = str | os.PathLike | torch.nn.Module
+
+#: Peak memory of one SRN level pass in float32, in bytes per window pixel per unit of width,
+#: measured with benchmarks/bench_deblur.py --measure-memory (see docs/performance.md).
+BYTES_PER_PIXEL_PER_WIDTH = 20.0
+#: Largest automatic tile on the CPU: a 1024-pixel tile takes about 20 s on 2 cores with the
+#: default model, which keeps progress and Cancel responsive.
+CPU_TILE_CAP = 1024
+GPU_TILE_CAP = 4096
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of :func:`iter_deblur`: ``done`` of ``total`` model calls finished."""
+
+    done: int
+    total: int
+
+
+def _as_model(model: ModelLike, device: str | torch.device | None) -> tuple[torch.nn.Module, torch.device]:
+    if isinstance(model, torch.nn.Module):
+        if device is None:
+            param = next(model.parameters(), None)
+            dev = param.device if param is not None else torch.device("cpu")
+        else:
+            dev = resolve_device(device)
+            model = model.to(dev)
+        return model.eval(), dev
+    if isinstance(model, (str, os.PathLike)):
+        dev = resolve_device(device)
+        return load_model(model, device=dev), dev
+    raise TypeError(
+        f"model must be a name (see napari_srn.list_models()), a path to a .safetensors file, "
+        f"or a torch.nn.Module, got {type(model).__name__}"
+    )
+
+
+def auto_tile_size(model: torch.nn.Module, device: torch.device, batch: int = 1) -> int:
+    """Largest tile (core side, a multiple of the model's divisor) that fits in free memory.
+
+    Uses half of the available RAM on the CPU (capped at :data:`CPU_TILE_CAP` so progress and
+    cancellation stay responsive) and 80 % of free GPU memory on CUDA (half precision halves
+    the activations), capped at :data:`GPU_TILE_CAP`.
+    """
+    import psutil
+
+    divisor = int(getattr(model, "divisor", 1))
+    halo = int(getattr(model, "halo", 0))
+    width = getattr(getattr(model, "config", None), "width", 32)
+    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget, cap, per_px = 0.8 * free, GPU_TILE_CAP, per_px / 2
+    else:
+        budget, cap = 0.5 * psutil.virtual_memory().available, CPU_TILE_CAP
+    side = int(math.sqrt(budget / per_px)) - 2 * halo
+    side = side // divisor * divisor
+    return max(divisor * 4, min(cap, side))
+
+
+def _channel_groups(n_channels: int, model_channels: int | None, channel_axis: int | None) -> list[slice]:
+    """Which channels go through the model together (alpha excluded by the caller)."""
+    if model_channels is None or model_channels == n_channels:
+        return [slice(0, n_channels)]
+    if model_channels == 1:
+        return [slice(i, i + 1) for i in range(n_channels)]
+    if model_channels == 3 and n_channels == 1:
+        return [slice(0, 1)]
+    raise ValueError(
+        f"a {model_channels}-channel model cannot take {n_channels} channels "
+        f"(channel_axis={channel_axis}); use a gray model, which deblurs each channel "
+        "separately, or select 1, 3 (RGB) or 4 (RGBA) channels"
+    )
+
+
+def _pad_to(x: np.ndarray, divisor: int) -> np.ndarray:
+    h, w = x.shape[-2:]
+    ph, pw = -h % divisor, -w % divisor
+    if not (ph or pw):
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")
+
+
+def iter_deblur(
+    image: np.ndarray,
+    *,
+    model: ModelLike = "default",
+    channel_axis: int | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    device: str | torch.device | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """Generator form of :func:`deblur`: yields :class:`Progress` after every tile and returns
+    the deblurred image (``result = yield from iter_deblur(...)``, or the ``StopIteration``
+    value). Stop iterating to cancel between tiles; nothing is written to ``image``.
+
+    Input is validated before the generator is returned, so bad arguments raise at once.
+    """
+    arr = check_image(image)
+    cax = normalize_channel_axis(arr, channel_axis)
+    net, dev = _as_model(model, device)
+    divisor = int(getattr(net, "divisor", 1))
+    tile = check_tile_size(tile_size, divisor)
+    halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
+
+    # layout: (..., C, H, W) views of the input and of the output
+    if cax is None:
+        src = arr[..., None, :, :]
+    else:
+        src = np.moveaxis(arr, cax, -1)
+        src = np.moveaxis(src, -1, -3)
+    n_channels = src.shape[-3]
+    alpha = n_channels == 4
+    colour = src[..., :3, :, :] if alpha else src
+    model_channels = getattr(net, "in_channels", None)
+    groups = _channel_groups(colour.shape[-3], model_channels, cax)
+    rng = intensity_range(colour)
+
+    out = np.empty_like(arr)
+    dst = out[..., None, :, :] if cax is None else np.moveaxis(np.moveaxis(out, cax, -1), -1, -3)
+    if alpha:
+        dst[..., 3, :, :] = src[..., 3, :, :]
+
+    batch = 3 if (model_channels == 3 and colour.shape[-3] == 1) else 1
+    if tile is None:
+        tile = auto_tile_size(net, dev, batch)
+    runner = Runner(net, dev, tile, halo)
+    frames = list(np.ndindex(*src.shape[:-3]))
+    padded = tuple(n + (-n % divisor) for n in src.shape[-2:])
+    total = len(frames) * len(groups) * runner.n_tiles(padded)
+    return _run(runner, frames, groups, colour, dst, out, rng, model_channels, total)
+
+
+def _run(
+    runner: Runner,
+    frames: list[tuple[int, ...]],
+    groups: list[slice],
+    colour: np.ndarray,
+    dst: np.ndarray,
+    out: np.ndarray,
+    rng: IntensityRange,
+    model_channels: int | None,
+    total: int,
+) -> Generator[Progress, None, np.ndarray]:
+    done = 0
+    height, width = colour.shape[-2:]
+    for idx in frames:
+        for group in groups:
+            x = _pad_to(rng.to_model(colour[idx][group]), runner.divisor)
+            if model_channels == 3 and x.shape[0] == 1:
+                x = np.repeat(x, 3, axis=0)
+            gen = runner.run(x)
+            while True:
+                try:
+                    next(gen)
+                except StopIteration as stop:
+                    y = stop.value
+                    break
+                done += 1
+                yield Progress(done, total)
+            if model_channels == 3 and group.stop - group.start == 1:
+                y = y.mean(axis=0, keepdims=True)
+            dst[idx][group] = rng.from_model(y[:, :height, :width])
+    return out
+
+
+def deblur(
+    image: np.ndarray,
+    *,
+    model: ModelLike = "default",
+    channel_axis: int | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    device: str | torch.device | None = None,
+    progress: bool | Callable[[int, int], object] = False,
+) -> np.ndarray:
+    """Remove camera shake and motion blur with a scale-recurrent network (SRN-DeblurNet).
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(..., H, W)`` gray or ``(..., H, W, C)`` (see ``channel_axis``) image; leading axes
+        (time, z, ...) are deblurred frame by frame. dtype uint8, uint16, other integers,
+        float32 or float64 (float16 too). Not modified.
+    model : str, path or torch.nn.Module, optional
+        ``"default"``, a name from :func:`napari_srn.list_models`, a ``.safetensors`` file
+        written by napari-srn, or a loaded model (see :func:`napari_srn.load_model`).
+    channel_axis : int or None, optional
+        Axis holding colour channels (scikit-image convention); None means grayscale. With 4
+        channels the last is alpha and is copied through untouched. A color model takes RGB
+        as is, and a gray image is replicated to RGB, deblurred, and averaged back to one
+        channel. A gray model deblurs each channel as a separate gray image (as the authors'
+        code does for RGB). With None and a last axis of 3 or 4 entries, the image is taken
+        as RGB(A) with a warning.
+    tile_size : int or None, optional
+        Side in pixels of the region each model call writes (a multiple of the model's
+        divisor, 16 for the default model); None chooses it from free memory (at most 1024 on
+        the CPU). Each scale of the network is tiled separately, so tiles do not change the
+        result beyond the small edge effect that ``overlap`` controls.
+    overlap : int or None, optional
+        Context in pixels read on each side of a tile and then discarded; None uses the
+        model's ``halo`` (48 for the default model).
+    device : str, torch.device or None, optional
+        None uses CUDA when available (with bf16/fp16 autocast and channels-last), else the
+        CPU. Asking for a device that is not available raises ValueError.
+    progress : bool or callable, optional
+        True shows a tqdm bar on stderr when there is more than one tile or frame; a callable
+        is called as ``progress(done, total)`` after every tile.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``. uint8 maps 0..255 to the model's [0, 1]; floats
+        already in [0, 1] are used as they are; other data (uint16 microscopy, floats outside
+        [0, 1]) map their own min..max over the whole array to [0, 1] and back, so the output
+        stays within the input's range.
+
+    Raises
+    ------
+    TypeError
+        For a bool, complex or non-numeric image, or a wrongly typed argument.
+    ValueError
+        For an empty or 1-D image, NaN or infinite values, a channel count the model cannot
+        take, a bad ``tile_size``/``overlap``, or an unavailable device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_srn import deblur
+    >>> from napari_srn.sample import blurred_sample
+    >>> blurred = blurred_sample()
+    >>> sharp = deblur(blurred, channel_axis=-1, device="cpu")  # doctest: +SKIP
+    >>> sharp.shape == blurred.shape and sharp.dtype == blurred.dtype  # doctest: +SKIP
+    True
+    """
+    gen = iter_deblur(
+        image, model=model, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
+        device=device,
+    )
+    bar = None
+    try:
+        while True:
+            try:
+                step = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if callable(progress):
+                progress(step.done, step.total)
+            elif progress and step.total > 1:
+                if bar is None:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=step.total, desc="deblur", unit="tile", leave=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()

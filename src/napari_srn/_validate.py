@@ -1,0 +1,165 @@
+"""Input checks and intensity conversion. Every message a user sees about bad input lives here."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "IntensityRange",
+    "check_image",
+    "check_tile_size",
+    "intensity_range",
+    "check_overlap",
+    "normalize_channel_axis",
+]
+
+
+def check_image(image: object) -> np.ndarray:
+    """Return ``image`` as a numpy array (no copy for an ndarray) or raise a clear error."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
+            raise TypeError(
+                f"image must be a numpy array (or array-like), got {type(image).__name__}"
+            )
+        arr = np.asarray(image)
+    dt = arr.dtype
+    if dt == bool:
+        raise TypeError(
+            "image has dtype bool; deblurring needs intensities. "
+            "Convert it, e.g. image.astype(np.uint8) * 255"
+        )
+    if dt.kind == "c":
+        raise TypeError(
+            f"image has complex dtype {dt}; pass np.abs(image) or image.real instead"
+        )
+    if dt.kind not in "uif":
+        raise TypeError(
+            f"image has dtype {dt}; expected an integer or floating-point image "
+            "(uint8, uint16, float32, float64, ...)"
+        )
+    if arr.ndim < 2:
+        raise ValueError(
+            f"image must have at least 2 dimensions (height, width), got shape {arr.shape}"
+        )
+    if arr.size == 0:
+        raise ValueError(f"image is empty (shape {arr.shape}); every axis needs length >= 1")
+    return arr
+
+
+def normalize_channel_axis(arr: np.ndarray, channel_axis: int | None) -> int | None:
+    """Check ``channel_axis`` (scikit-image convention) and return it as a non-negative index.
+
+    With ``channel_axis=None`` an image whose last axis has 3 or 4 entries (and whose other
+    axes are larger) is taken as RGB(A) with a warning, since deblurring 3-pixel-wide images
+    is never what was meant.
+    """
+    if channel_axis is None:
+        if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and min(arr.shape[-3:-1]) > 4:
+            kind = "RGB" if arr.shape[-1] == 3 else "RGBA"
+            warnings.warn(
+                f"image of shape {arr.shape} has {arr.shape[-1]} entries on its last axis; "
+                f"treating it as {kind} channels. Pass channel_axis=-1 to say so and silence "
+                "this warning",
+                UserWarning,
+                stacklevel=3,
+            )
+            return arr.ndim - 1
+        return None
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise TypeError(
+            f"channel_axis must be an int or None, got {type(channel_axis).__name__}"
+        )
+    if not -arr.ndim <= channel_axis < arr.ndim:
+        raise ValueError(
+            f"channel_axis={channel_axis} is out of range for an image with {arr.ndim} "
+            f"dimensions (shape {arr.shape}); use an axis from {-arr.ndim} to {arr.ndim - 1}, "
+            "or None for a grayscale image"
+        )
+    if arr.ndim < 3:
+        raise ValueError(
+            f"image of shape {arr.shape} with channel_axis={channel_axis} has fewer than two "
+            "spatial dimensions; pass channel_axis=None for a 2-D grayscale image"
+        )
+    return int(channel_axis) % arr.ndim
+
+
+def check_tile_size(tile_size: int | None, divisor: int) -> int | None:
+    """Check ``tile_size``; None means automatic."""
+    if tile_size is None:
+        return None
+    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)):
+        raise TypeError(f"tile_size must be an int or None, got {type(tile_size).__name__}")
+    if tile_size < divisor or tile_size % divisor:
+        lo = max(divisor, tile_size // divisor * divisor)
+        raise ValueError(
+            f"tile_size must be a positive multiple of {divisor}, got {tile_size}. "
+            f"Try {lo} or {lo + divisor}, or None to choose from free memory"
+        )
+    return int(tile_size)
+
+
+def check_overlap(overlap: int | None, default: int) -> int:
+    """Check ``overlap`` (halo per tile side); None means the model's halo."""
+    if overlap is None:
+        return default
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)):
+        raise TypeError(f"overlap must be an int or None, got {type(overlap).__name__}")
+    if overlap < 0:
+        raise ValueError(f"overlap must be >= 0 pixels, got {overlap}")
+    return int(-(-overlap // 4) * 4)  # the level-by-level tiler needs multiples of 4
+
+
+@dataclass(frozen=True)
+class IntensityRange:
+    """Affine map between an image's values and the model's [0, 1]."""
+
+    low: float
+    high: float
+    dtype: np.dtype
+
+    def to_model(self, a: np.ndarray) -> np.ndarray:
+        """Values to float32 in [0, 1] (a new array; the input is never modified)."""
+        scale = np.float32(1.0 / (self.high - self.low))
+        return (a.astype(np.float32) - np.float32(self.low)) * scale
+
+    def from_model(self, a: np.ndarray) -> np.ndarray:
+        """Model output (clipped to [0, 1]) back to the image's range and dtype."""
+        out = np.clip(a, 0.0, 1.0) * np.float32(self.high - self.low) + np.float32(self.low)
+        if self.dtype.kind in "ui":
+            info = np.iinfo(self.dtype)
+            return np.clip(np.rint(out), info.min, info.max).astype(self.dtype)
+        return out.astype(self.dtype, copy=False)
+
+
+def intensity_range(arr: np.ndarray) -> IntensityRange:
+    """Choose how ``arr``'s values map to the model's [0, 1] input range.
+
+    * uint8: 0..255 (photographs);
+    * floating point with all values in [0, 1]: 0..1;
+    * any other integer or float data (uint16 microscopy, which rarely fills 0..65535,
+      floats outside [0, 1]): the data's own minimum..maximum over the whole array, so a
+      stack is mapped consistently from frame to frame.
+
+    The output is mapped back with the inverse map, clipped to the same range, and cast to
+    the input dtype. Also rejects NaN and infinity (one min/max pass, no temporary arrays).
+    """
+    dtype = arr.dtype
+    if dtype == np.uint8:
+        return IntensityRange(0.0, 255.0, dtype)
+    lo, hi = arr.min(), arr.max()
+    if dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(
+            "image contains NaN or infinite values; replace them first, "
+            "e.g. np.nan_to_num(image, nan=0.0, posinf=..., neginf=...)"
+        )
+    lo, hi = float(lo), float(hi)
+    if dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
+        return IntensityRange(0.0, 1.0, dtype)
+    if hi <= lo:  # constant image: any range with a non-zero width maps it back exactly
+        hi = lo + 1.0
+    return IntensityRange(lo, hi, dtype)

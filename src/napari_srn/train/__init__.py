@@ -1,0 +1,1 @@
+"""Training tools. :mod:`.blur` (synthetic camera shake) needs only numpy and scipy."""
