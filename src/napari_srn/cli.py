@@ -1,0 +1,150 @@
+"""The ``napari-srn`` command: argument parsing only; the work is done by the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _channel_axis(text: str) -> int | str | None:
+    if text == "auto":
+        return "auto"
+    if text == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--channel-axis must be 'auto', 'none' or an integer, got {text!r}"
+        ) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-srn",
+        description="Remove camera shake and motion blur with the Scale-Recurrent Network.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser(
+        "deblur",
+        help="deblur an image file (tif, png, jpg), or the embedded sample with --sample",
+        description=(
+            "Deblur INPUT into OUTPUT (format from the suffix: .tif for any dtype, .png for "
+            "8/16 bit, .jpg for 8 bit). With --sample OUTPUT_DIR, deblur the embedded blurred "
+            "photo and write blurred.png, deblurred.png and side_by_side.png there."
+        ),
+    )
+    d.add_argument("input", nargs="?", help="image file to deblur")
+    d.add_argument("output", nargs="?", help="file to write (never overwritten without --overwrite)")
+    d.add_argument("--sample", metavar="OUTPUT_DIR", help="deblur the embedded sample into OUTPUT_DIR")
+    d.add_argument("--model", default="default",
+                   help="bundled model name (see `napari-srn models`) or a .safetensors file")
+    d.add_argument("--tile-size", type=_positive_int, default=None,
+                   help="tile side in pixels, a multiple of 16 (default: from free memory)")
+    d.add_argument("--overlap", type=_positive_int, default=None,
+                   help="context pixels on each tile side (default: the model's halo)")
+    d.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)")
+    d.add_argument("--channel-axis", type=_channel_axis, default="auto",
+                   help="axis of RGB(A) samples: auto (from the file), none, or an integer")
+    d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sub.add_parser("models", help="list the bundled models and what they are")
+    return parser
+
+
+def _deblur_file(args: argparse.Namespace) -> int:
+    from ._deblur import deblur
+    from .io import read_image, write_image
+
+    if not args.input or not args.output:
+        raise ValueError("give INPUT and OUTPUT files, or --sample OUTPUT_DIR")
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
+    image, axis = read_image(args.input)
+    if args.channel_axis != "auto":
+        axis = args.channel_axis
+    result = deblur(image, model=args.model, channel_axis=axis, tile_size=args.tile_size,
+                    overlap=args.overlap, device=args.device, progress=not args.no_progress)
+    write_image(out, result, channel_axis=axis, overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+def _deblur_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from ._deblur import deblur
+    from .io import write_image
+    from .model.weights import load_model
+    from .sample import blurred_sample, sharp_sample
+
+    folder = Path(args.sample)
+    names = ("blurred.png", "deblurred.png", "side_by_side.png")
+    existing = [n for n in names if (folder / n).exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{existing} already exist in {str(folder)!r}; pass --overwrite")
+    model = load_model(args.model, device=args.device)
+    blurred = blurred_sample()
+    sharp = deblur(blurred, model=model, channel_axis=-1, tile_size=args.tile_size,
+                   overlap=args.overlap, progress=not args.no_progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    gap = np.full((blurred.shape[0], 8, 3), 255, np.uint8)
+    for name, img in zip(names, (blurred, sharp, np.concatenate([blurred, gap, sharp], 1)),
+                         strict=True):
+        write_image(folder / name, img, channel_axis=-1, overwrite=args.overwrite)
+    truth = sharp_sample()
+    card = model.card
+    print(f"model {card.name} (sha256 {model.sha256[:12]}){' [PROVISIONAL]' if card.provisional else ''}")
+    print(f"PSNR vs the sharp photo: blurred {peak_signal_noise_ratio(truth, blurred):.2f} dB, "
+          f"deblurred {peak_signal_noise_ratio(truth, sharp):.2f} dB")
+    print(f"wrote {', '.join(str(folder / n) for n in names)}")
+    return 0
+
+
+def _models() -> int:
+    from .model.weights import list_models, model_card
+
+    for name in list_models():
+        card = model_card(name)
+        flag = " [PROVISIONAL]" if card.provisional else ""
+        print(f"{name}: {card.name}{flag}\n    {card.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "models":
+            return _models()
+        if args.sample:
+            if args.input or args.output:
+                raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")
+            return _deblur_sample(args)
+        return _deblur_file(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+        print(f"napari-srn: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("napari-srn: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The network: parameter counts against the authors' code, config checks, structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_srn import SRN, VARIANTS, SRNConfig
+from napari_srn.model.config import config_for_variant
+
+from .conftest import tiny_srn
+
+# weights + biases of the released TensorFlow architecture (REFERENCE.md)
+AUTHORS_PARAMS = {
+    "color": 6_881_251,
+    "gray": 6_876_449,
+    "lstm": 8_056_609,
+    "color_lstm": 8_061_411,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(AUTHORS_PARAMS))
+def test_parameter_count_matches_authors_code(variant):
+    net = SRN(config_for_variant(variant))
+    assert sum(p.numel() for p in net.parameters()) == AUTHORS_PARAMS[variant]
+
+
+def test_default_config_is_the_authors_color_model():
+    cfg = SRNConfig()
+    assert cfg == VARIANTS["color"]
+    assert (cfg.channels, cfg.width, cfg.scales, cfg.res_blocks, cfg.kernel_size) == (3, 32, 3, 3, 5)
+    assert cfg.recurrent == "none" and cfg.global_residual is False
+
+
+def test_weights_are_shared_across_scales():
+    # one set of layers, applied once per scale: the 1- and 3-scale models have equal size
+    one = sum(p.numel() for p in SRN(SRNConfig(scales=1)).parameters())
+    assert one == AUTHORS_PARAMS["color"]
+
+
+def test_config_is_frozen_and_lists_every_invalid_field():
+    with pytest.raises(Exception, match="cannot assign"):
+        SRNConfig().width = 8  # type: ignore[misc]
+    with pytest.raises(ValueError) as err:
+        SRNConfig(channels=2, width=0, scales=0, kernel_size=4, recurrent="gru")
+    msg = str(err.value)
+    for field in ("channels", "width", "scales", "kernel_size", "recurrent"):
+        assert field in msg
+
+
+def test_config_round_trip_and_unknown_keys():
+    cfg = SRNConfig(width=8, recurrent="convlstm")
+    assert SRNConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"Unknown SRNConfig field\(s\) \['depth', 'widht'\]"):
+        SRNConfig.from_dict({"widht": 8, "depth": 2})
+
+
+def test_unknown_variant_lists_choices():
+    with pytest.raises(ValueError, match="color_lstm"):
+        config_for_variant("rgb")
+
+
+@pytest.mark.parametrize(("scales", "divisor"), [(1, 4), (2, 8), (3, 16), (4, 32)])
+def test_divisor_follows_structure(scales, divisor):
+    net = tiny_srn(scales=scales)
+    assert net.divisor == divisor
+    x = torch.rand(1, 3, 2 * divisor, 3 * divisor)
+    with torch.inference_mode():
+        assert net(x).shape == x.shape
+    bad = torch.rand(1, 3, 2 * divisor + 2, 3 * divisor)
+    with pytest.raises(ValueError, match=f"multiples of {divisor}"):
+        net(bad)
+
+
+def test_return_all_gives_every_scale_coarse_to_fine():
+    net = tiny_srn(recurrent="convlstm")
+    outs = net(torch.rand(2, 3, 64, 48), return_all=True)
+    assert [tuple(o.shape) for o in outs] == [(2, 3, 16, 12), (2, 3, 32, 24), (2, 3, 64, 48)]
+
+
+def test_gray_and_color_channels():
+    assert tiny_srn(1)(torch.rand(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        tiny_srn(3)(torch.rand(1, 1, 32, 32))
+
+
+def test_no_gradient_through_previous_prediction():
+    """Only the finest scale's loss reaches the finest pass's input path (stop_gradient)."""
+    net = tiny_srn()
+    x = torch.rand(1, 3, 32, 32)
+    outs = net(x, return_all=True)
+    # the coarse outputs feed the fine pass detached: d(fine)/d(coarse) must not exist
+    assert outs[-1].grad_fn is not None
+    coarse = outs[0]
+    (g,) = torch.autograd.grad(outs[-1].sum(), coarse, allow_unused=True)
+    assert g is None
+
+
+def test_lstm_state_carries_information_across_scales():
+    net = tiny_srn(recurrent="convlstm")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.inference_mode():
+        y = net(x)
+        # zero the LSTM's contribution and the result must change
+        net.lstm.conv.weight.zero_()
+        assert not torch.allclose(y, net(x))
+
+
+def test_receptive_field_matches_an_impulse_response():
+    """A pixel changes one scale's output exactly up to `receptive_field` pixels away."""
+    net = tiny_srn(kernel_size=3, recurrent="convlstm")
+    rf = net.receptive_field
+    size = -(-(2 * rf + 64) // 4) * 4  # level() needs multiples of 4
+    x = torch.zeros(1, 3, size, size)
+    x2 = x.clone()
+    c = size // 2
+    x2[0, :, c, c] = 1.0
+    with torch.inference_mode():
+        d = (net.level(x2, x2)[0] - net.level(x, x)[0]).abs().amax(dim=(0, 1)).numpy()
+    rows, cols = np.nonzero(d > 0)
+    reach = max(np.abs(rows - c).max(), np.abs(cols - c).max())
+    assert rf - 8 <= reach <= rf
+    assert net.halo % 4 == 0 and net.halo <= rf
+
+
+def test_default_model_geometry():
+    net = SRN()
+    assert (net.divisor, net.receptive_field, net.halo) == (16, 184, 48)
