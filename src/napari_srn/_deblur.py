@@ -185,7 +185,7 @@ def _run(
                 done += 1
                 yield Progress(done, total)
             if model_channels == 3 and group.stop - group.start == 1:
-                y = y.mean(axis=0, keepdims=True)
+                y = np.clip(y, 0.0, 1.0).mean(axis=0, keepdims=True)
             dst[idx][group] = rng.from_model(y[:, :height, :width])
     return out
 

@@ -1,0 +1,217 @@
+"""deblur(): shapes, dtypes, channels, tiling, bad input, no mutation, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_srn import Progress, deblur, iter_deblur
+from napari_srn._validate import intensity_range
+
+from .conftest import identity_srn, tiny_srn
+
+LAYOUTS = [
+    # shape, channel_axis
+    ((37, 53), None),
+    ((37, 53, 3), -1),
+    ((37, 53, 4), -1),
+    ((3, 37, 53), 0),
+    ((2, 37, 53), None),
+    ((2, 37, 53, 3), -1),
+    ((2, 3, 37, 53), 1),
+    ((2, 2, 37, 53), None),
+]
+DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+
+
+def make(shape, dtype, rng):
+    if dtype == np.uint8:
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    if dtype == np.uint16:  # 12-bit microscopy-like data, far from filling 0..65535
+        return rng.integers(100, 4000, shape, dtype=np.uint16)
+    return rng.random(shape).astype(dtype)
+
+
+@pytest.mark.parametrize(("shape", "channel_axis"), LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_identity_model_returns_the_input(shape, channel_axis, dtype, rng):
+    """An exact identity network must come back through layout, dtype mapping and tiling."""
+    image = make(shape, dtype, rng)
+    out = deblur(image, model=identity_srn(), channel_axis=channel_axis, tile_size=16)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    if np.issubdtype(dtype, np.integer):
+        np.testing.assert_array_equal(out, image)
+    else:
+        np.testing.assert_allclose(out, image, atol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "channel_axis"), LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_random_model_keeps_shape_dtype_range_and_alpha(shape, channel_axis, dtype, rng):
+    image = make(shape, dtype, rng)
+    before = image.copy()
+    out = deblur(image, model=tiny_srn(), channel_axis=channel_axis, tile_size=16)
+    np.testing.assert_array_equal(image, before)  # never modified
+    assert out.shape == image.shape and out.dtype == image.dtype
+    rng_in = intensity_range(image)
+    assert out.min() >= rng_in.low - 1e-6 and out.max() <= rng_in.high + 1e-6
+    if channel_axis is not None and shape[channel_axis] == 4:
+        np.testing.assert_array_equal(np.take(out, 3, channel_axis), np.take(image, 3, channel_axis))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 17), (2, 3), (5, 7), (15, 16), (17, 33)])
+def test_any_size_including_smaller_than_a_tile(shape, rng):
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    np.testing.assert_array_equal(deblur(image, model=identity_srn(1)), image)
+    out = deblur(image, model=tiny_srn(1), tile_size=16)
+    assert out.shape == shape
+
+
+def test_uint16_maps_its_own_range_to_the_model_and_back(rng):
+    image = rng.integers(1000, 1200, (32, 32), dtype=np.uint16)
+    r = intensity_range(image)
+    assert (r.low, r.high) == (float(image.min()), float(image.max()))
+    x = r.to_model(image)
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_array_equal(r.from_model(x), image)
+    # outputs outside [0, 1] are clipped back into the input's range
+    assert r.from_model(np.array([-1.0, 2.0], np.float32)).tolist() == [image.min(), image.max()]
+
+
+def test_intensity_range_rules():
+    r8 = intensity_range(np.array([[3, 7]], np.uint8))
+    assert (r8.low, r8.high) == (0.0, 255.0)
+    rf = intensity_range(np.array([[0.2, 0.7]], np.float32))
+    assert (rf.low, rf.high) == (0.0, 1.0)
+    rw = intensity_range(np.array([[-5.0, 300.0]]))
+    assert (rw.low, rw.high) == (-5.0, 300.0)
+    rc = intensity_range(np.full((4, 4), 7, np.uint16))  # constant: no division by zero
+    np.testing.assert_array_equal(rc.from_model(rc.to_model(np.full((4, 4), 7, np.uint16))), 7)
+
+
+def test_stack_uses_one_range_for_all_frames(rng):
+    stack = np.stack([np.full((16, 16), 100, np.uint16), np.full((16, 16), 3000, np.uint16)])
+    out = deblur(stack, model=identity_srn(1))
+    np.testing.assert_array_equal(out, stack)
+
+
+def test_gray_model_on_rgb_deblurs_each_channel_separately(rng):
+    gray = tiny_srn(1, seed=3)
+    image = rng.random((40, 48, 3)).astype(np.float32)
+    out = deblur(image, model=gray, channel_axis=-1)
+    for c in range(3):
+        single = deblur(image[..., c], model=gray)
+        np.testing.assert_allclose(out[..., c], single, atol=1e-6)
+
+
+def test_color_model_on_gray_replicates_and_averages(rng):
+    color = tiny_srn(3, seed=4)
+    image = rng.random((40, 48)).astype(np.float32)
+    out = deblur(image, model=color)
+    rgb = deblur(np.repeat(image[..., None], 3, -1), model=color, channel_axis=-1)
+    np.testing.assert_allclose(out, rgb.mean(-1), atol=1e-6)
+
+
+def test_generic_torch_module_is_accepted(rng):
+    image = rng.random((2, 9, 11)).astype(np.float32)
+    np.testing.assert_array_equal(deblur(image, model=torch.nn.Identity()), image)
+
+
+def test_tiled_equals_untiled_for_a_small_random_model_with_full_overlap(rng):
+    net = tiny_srn(seed=5)
+    image = rng.integers(0, 256, (100, 140, 3), dtype=np.uint8)
+    a = deblur(image, model=net, channel_axis=-1)
+    b = deblur(image, model=net, channel_axis=-1, tile_size=32, overlap=net.receptive_field)
+    assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_read_only_input_and_no_mutation(rng):
+    image = rng.random((3, 30, 30)).astype(np.float32)
+    image.setflags(write=False)
+    out = deblur(image, model=tiny_srn(), channel_axis=0)
+    assert out.flags.writeable and not np.shares_memory(out, image)
+
+
+def test_progress_callback_and_bar(capsys, rng):
+    seen = []
+    image = rng.random((2, 64, 64)).astype(np.float32)
+    deblur(image, model=tiny_srn(1), tile_size=32, progress=lambda d, t: seen.append((d, t)))
+    total = seen[0][1]
+    assert total > 2 and [d for d, _ in seen] == list(range(1, total + 1))
+    assert all(t == total for _, t in seen)
+    deblur(image, model=tiny_srn(1), tile_size=32, progress=True)
+    assert "deblur" in capsys.readouterr().err
+
+
+def test_iter_deblur_can_be_cancelled_between_tiles(rng):
+    image = rng.random((64, 64)).astype(np.float32)
+    before = image.copy()
+    gen = iter_deblur(image, model=tiny_srn(1), tile_size=16)
+    step = next(gen)
+    assert isinstance(step, Progress) and step.done == 1 and step.total > 1
+    gen.close()  # cancel
+    np.testing.assert_array_equal(image, before)
+
+
+def test_rgb_guess_warns_when_channel_axis_is_omitted(rng):
+    image = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="treating it as RGB"):
+        out = deblur(image, model=identity_srn())
+    np.testing.assert_array_equal(out, image)
+
+
+BAD = [
+    (np.array([[np.nan, 1.0]]), {}, ValueError, "NaN or infinite"),
+    (np.array([[np.inf, 1.0]]), {}, ValueError, "NaN or infinite"),
+    (np.zeros((0, 10)), {}, ValueError, "empty"),
+    (np.zeros(10), {}, ValueError, "at least 2 dimensions"),
+    (np.zeros((4, 4), complex), {}, TypeError, "complex"),
+    (np.zeros((4, 4), bool), {}, TypeError, "bool"),
+    (np.zeros((4, 4), object), {}, TypeError, "dtype object"),
+    (np.array([["a", "b"]]), {}, TypeError, "dtype <U1"),
+    ("image.png", {}, TypeError, "numpy array"),
+    (np.zeros((8, 8, 2)), {"channel_axis": -1}, ValueError, "cannot take 2 channels"),
+    (np.zeros((8, 8)), {"channel_axis": 0}, ValueError, "fewer than two spatial"),
+    (np.zeros((8, 8, 3)), {"channel_axis": 3}, ValueError, "out of range"),
+    (np.zeros((8, 8, 3)), {"channel_axis": 1.0}, TypeError, "channel_axis must be an int"),
+    (np.zeros((8, 8)), {"tile_size": 100}, ValueError, "multiple of 16, got 100. Try 96 or 112"),
+    (np.zeros((8, 8)), {"tile_size": 0}, ValueError, "multiple of 16"),
+    (np.zeros((8, 8)), {"tile_size": 64.0}, TypeError, "tile_size must be an int"),
+    (np.zeros((8, 8)), {"overlap": -1}, ValueError, "overlap must be >= 0"),
+    (np.zeros((8, 8)), {"model": 42}, TypeError, "model must be a name"),
+    (np.zeros((8, 8)), {"model": "nonexistent"}, ValueError, "neither a bundled model"),
+    (np.zeros((8, 8)), {"device": "tpu"}, ValueError, "not a device torch knows"),
+]
+
+
+@pytest.mark.parametrize(("image", "kwargs", "exc", "match"), BAD)
+def test_bad_input_names_the_argument_and_the_fix(image, kwargs, exc, match):
+    kwargs = {"model": tiny_srn(), "channel_axis": None, **kwargs}
+    with pytest.raises(exc, match=match):
+        deblur(image, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_asking_for_missing_cuda_is_an_error():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        deblur(np.zeros((8, 8), np.float32), model="default", device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_within_half_precision(rng):
+    image = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    net = tiny_srn()
+    cpu = deblur(image, model=net, channel_axis=-1, device="cpu")
+    gpu = deblur(image, model=net, channel_axis=-1, device="cuda")
+    assert np.abs(cpu.astype(int) - gpu).mean() < 2
+
+
+@pytest.mark.slow
+def test_default_model_on_the_sample_keeps_shape_and_dtype():
+    from napari_srn.sample import blurred_sample
+
+    image = blurred_sample()
+    out = deblur(image, channel_axis=-1, device="cpu")
+    assert out.shape == image.shape and out.dtype == np.uint8

@@ -1,0 +1,171 @@
+"""Weights: safe format, bundled registry, clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import napari_srn
+from napari_srn import ModelCard, SRNConfig, list_models, load_model, save_model
+from napari_srn.model import weights as W
+
+from .conftest import tiny_srn
+
+CARD = ModelCard(name="tiny", description="a test model", training_steps=3)
+
+
+def test_list_models_has_default_and_every_registry_entry():
+    names = list_models()
+    assert names[0] == "default"
+    assert len(names) >= 2
+
+
+def test_bundled_default_loads_with_card_and_verified_hash():
+    model = load_model("default", device="cpu")
+    assert isinstance(model, napari_srn.SRN)
+    assert not model.training
+    assert model.card.name in list_models()
+    assert model.sha256 == W.sha256_of(model.source)
+    assert model.config.channels == 3
+    assert model.card.input_range
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_round_trip_keeps_config_weights_and_card(tmp_path):
+    net = tiny_srn(recurrent="convlstm")
+    path = tmp_path / "m.safetensors"
+    sha = save_model(net, path, CARD)
+    loaded = load_model(path, device="cpu")
+    assert loaded.config == net.config
+    assert loaded.card == CARD
+    assert loaded.sha256 == sha
+    for (k, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_half_precision_file_is_smaller_and_loads_as_float32(tmp_path):
+    net = tiny_srn()
+    full, half = tmp_path / "f.safetensors", tmp_path / "h.safetensors"
+    save_model(net, full, CARD)
+    save_model(net, half, CARD, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert next(load_model(half, device="cpu").parameters()).dtype == torch.float32
+
+
+def test_save_refuses_to_overwrite_and_needs_the_suffix(tmp_path):
+    net = tiny_srn()
+    path = tmp_path / "m.safetensors"
+    save_model(net, path, CARD)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_model(net, path, CARD)
+    save_model(net, path, CARD, overwrite=True)
+    with pytest.raises(ValueError, match=r"\.safetensors"):
+        save_model(net, tmp_path / "m.pt", CARD)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_loaded_models_are_independent_copies():
+    a = load_model("default", device="cpu")
+    with torch.no_grad():
+        a.out.bias.fill_(5.0)
+    b = load_model("default", device="cpu")
+    assert not torch.equal(a.out.bias, b.out.bias)
+
+
+def _write_bad_files(tmp_path):
+    net = tiny_srn()
+    good = tmp_path / "good.safetensors"
+    save_model(net, good, CARD)
+    data = good.read_bytes()
+    files = {}
+    files["truncated"] = tmp_path / "truncated.safetensors"
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["garbage"] = tmp_path / "garbage.safetensors"
+    files["garbage"].write_bytes(b"\x80\x04\x95 this is a pickle, not safetensors" * 10)
+    files["foreign"] = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(files["foreign"]))
+    files["mismatch"] = tmp_path / "mismatch.safetensors"
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("out.")}
+    state["enc1.0.weight"] = torch.zeros(1, 1, 1, 1)
+    save_file(state, str(files["mismatch"]), metadata={
+        "format": "napari-srn", "format_version": "1",
+        "config": net.config.to_json(), "card": json.dumps({"name": "x", "description": ""}),
+    })
+    files["badconfig"] = tmp_path / "badconfig.safetensors"
+    save_file(net.state_dict(), str(files["badconfig"]), metadata={
+        "format": "napari-srn", "format_version": "1", "config": '{"width": -1, "depth": 3}',
+    })
+    files["future"] = tmp_path / "future.safetensors"
+    save_file(net.state_dict(), str(files["future"]), metadata={
+        "format": "napari-srn", "format_version": "99", "config": net.config.to_json(),
+    })
+    return files
+
+
+@pytest.mark.parametrize(
+    ("case", "exc", "match"),
+    [
+        ("truncated", ValueError, "not a readable safetensors file"),
+        ("garbage", ValueError, "not a readable safetensors file"),
+        ("foreign", ValueError, "not a napari-srn model"),
+        ("mismatch", ValueError, r"does not match its config.*missing tensors.*shape mismatch"),
+        ("badconfig", ValueError, "no valid config"),
+        ("future", ValueError, "format_version '99'"),
+    ],
+)
+def test_bad_files_give_errors_naming_the_file(tmp_path, case, exc, match):
+    path = _write_bad_files(tmp_path)[case]
+    with pytest.raises(exc, match=match) as err:
+        load_model(path, device="cpu")
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_and_unknown_name(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        load_model(tmp_path / "nope.safetensors")
+    with pytest.raises(ValueError, match="neither a bundled model.*default"):
+        load_model("no-such-model")
+
+
+def test_damaged_bundled_file_is_detected(monkeypatch):
+    real = W._registry()
+    name = real["default"]
+    fake = {**real, "models": {name: {**real["models"][name], "sha256": "0" * 64}}}
+    monkeypatch.setattr(W, "_registry", lambda: fake)
+    W._load_cached.cache_clear()
+    with pytest.raises(ValueError, match="Reinstall napari-srn"):
+        load_model("default", device="cpu")
+    W._load_cached.cache_clear()
+
+
+def test_pickles_are_never_opened(tmp_path):
+    """A torch pickle renamed to .safetensors is rejected without being unpickled."""
+    path = tmp_path / "evil.safetensors"
+    torch.save({"x": torch.zeros(1)}, path)
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_model(path, device="cpu")
+
+
+def test_unavailable_device_is_an_error_not_a_fallback():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        load_model("default", device="cuda")
+    with pytest.raises(ValueError, match="not a device torch knows"):
+        load_model("default", device="gpu0")
+
+
+def test_device_none_picks_cuda_only_when_present():
+    assert W.resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_config_of_a_saved_model_is_the_config_dataclass(tmp_path):
+    net = tiny_srn(channels=1, scales=2)
+    path = tmp_path / "g.safetensors"
+    save_model(net, path, CARD)
+    assert load_model(path, device="cpu").config == SRNConfig(
+        channels=1, width=4, res_blocks=1, scales=2
+    )
