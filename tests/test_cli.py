@@ -1,0 +1,122 @@
+"""The napari-srn command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from napari_srn import save_model
+from napari_srn.cli import main
+from napari_srn.io import read_image, write_image
+from napari_srn.model.weights import ModelCard
+
+from .conftest import identity_srn
+
+
+@pytest.fixture
+def identity_file(tmp_path):
+    path = tmp_path / "identity.safetensors"
+    save_model(identity_srn(), path, ModelCard(name="identity", description="test"))
+    return path
+
+
+@pytest.mark.slow
+def test_sample_writes_three_pngs_and_reports_psnr(tmp_path, capsys):
+    out = tmp_path / "sample"
+    assert main(["deblur", "--sample", str(out), "--no-progress"]) == 0
+    for name in ("blurred.png", "deblurred.png", "side_by_side.png"):
+        assert (out / name).is_file()
+    side = iio.imread(out / "side_by_side.png")
+    assert side.shape == (512, 512 * 2 + 8, 3)
+    text = capsys.readouterr().out
+    assert "PSNR vs the sharp photo" in text
+    # never overwritten without asking
+    assert main(["deblur", "--sample", str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["deblur", "--sample", str(out), "--overwrite", "--no-progress"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "image", "axis"),
+    [
+        ("rgb.png", np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3), -1),
+        ("gray16.png", np.arange(600, dtype=np.uint16).reshape(20, 30) * 50, None),
+        ("rgb.jpg", np.full((20, 30, 3), 128, np.uint8), -1),
+        ("stack.tif", np.random.default_rng(0).random((3, 20, 30)).astype(np.float32), None),
+        ("rgb.tif", np.arange(20 * 30 * 3, dtype=np.uint16).reshape(20, 30, 3), 2),
+    ],
+)
+def test_files_round_trip_through_the_cli(tmp_path, identity_file, name, image, axis):
+    src = tmp_path / name
+    write_image(src, image, channel_axis=axis)
+    read, read_axis = read_image(src)
+    assert read_axis == (None if axis is None else read.ndim - 1)
+    dst = tmp_path / ("out_" + name)
+    code = main(["deblur", str(src), str(dst), "--model", str(identity_file), "--tile-size", "16",
+                 "--no-progress"])
+    assert code == 0
+    out, _ = read_image(dst)
+    assert out.shape == read.shape and out.dtype == read.dtype
+    if not name.endswith(".jpg"):
+        np.testing.assert_allclose(out, read, atol=1e-6)
+
+
+def test_tiff_microscopy_channels_stay_separate(tmp_path, identity_file):
+    src = tmp_path / "zcyx.tif"
+    data = np.random.default_rng(1).integers(0, 4000, (2, 2, 20, 24), dtype=np.uint16)
+    tifffile.imwrite(src, data, metadata={"axes": "ZCYX"}, imagej=True)
+    image, axis = read_image(src)
+    assert axis is None and image.shape == data.shape
+    dst = tmp_path / "out.tif"
+    assert main(["deblur", str(src), str(dst), "--model", str(identity_file), "--no-progress"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(dst), data)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["deblur", "missing.png", "out.png"], "does not exist"),
+        (["deblur", "in.png", "out.png", "--tile-size", "100"], "multiple of 16"),
+        (["deblur", "in.png", "out.png", "--device", "tpu"], "not a device torch knows"),
+        (["deblur", "in.png", "out.png", "--model", "nope"], "neither a bundled model"),
+        (["deblur", "in.png", "exists.png"], "already exists"),
+        (["deblur", "in.png", "out.jpg", "--model", "IDENTITY", "--channel-axis", "-1"], None),
+        (["deblur", "in.png"], "give INPUT and OUTPUT"),
+        (["deblur", "in.png", "out.png", "--sample", "dir"], "takes no INPUT/OUTPUT"),
+    ],
+)
+def test_errors_are_one_clear_line(tmp_path, monkeypatch, capsys, identity_file, args, message):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "in.png", np.zeros((20, 20, 3), np.uint8), channel_axis=-1)
+    write_image(tmp_path / "exists.png", np.zeros((20, 20, 3), np.uint8), channel_axis=-1)
+    args = [str(identity_file) if a == "IDENTITY" else a for a in args]
+    code = main(args)
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0
+        return
+    assert code == 1
+    assert err.startswith("napari-srn: error:") and message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_float_output_to_png_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="write .tif instead"):
+        write_image(tmp_path / "x.png", np.zeros((4, 4), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_help_and_models():
+    out = subprocess.run([sys.executable, "-m", "napari_srn", "deblur", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for option in ("--tile-size", "--device", "--model", "--sample", "--overwrite"):
+        assert option in out
+    models = subprocess.run([sys.executable, "-m", "napari_srn", "models"],
+                            capture_output=True, text=True, check=True).stdout
+    assert models.startswith("default:")
