@@ -26,9 +26,10 @@ __all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
 
 ModelLike = str | os.PathLike | torch.nn.Module
 
-#: Peak memory of one SRN level pass in float32, in bytes per window pixel per unit of width,
-#: measured with benchmarks/bench_deblur.py --measure-memory (see docs/performance.md).
-BYTES_PER_PIXEL_PER_WIDTH = 20.0
+#: Peak memory growth of a single-tile float32 deblur, in bytes per pixel per unit of network
+#: width: 30.5 measured by ``benchmarks/bench_deblur.py --calibrate`` on the CPU (976 bytes/pixel
+#: for width 32; docs/performance.md), rounded up.
+BYTES_PER_PIXEL_PER_WIDTH = 32.0
 #: Largest automatic tile on the CPU: a 1024-pixel tile takes about 20 s on 2 cores with the
 #: default model, which keeps progress and Cancel responsive.
 CPU_TILE_CAP = 1024
