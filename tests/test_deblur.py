@@ -215,3 +215,31 @@ def test_default_model_on_the_sample_keeps_shape_and_dtype():
     image = blurred_sample()
     out = deblur(image, channel_axis=-1, device="cpu")
     assert out.shape == image.shape and out.dtype == np.uint8
+
+
+class RunsOutOfMemory(torch.nn.Module):
+    """Identity that raises CUDA's out-of-memory error for windows over 40 x 40 pixels."""
+
+    divisor = 16
+    halo = 0
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape[-2:]))
+        if x.shape[-1] * x.shape[-2] > 40 * 40:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return x
+
+
+def test_out_of_memory_retries_with_smaller_tiles(rng):
+    image = rng.integers(0, 256, (2, 100, 90), dtype=np.uint8)
+    net = RunsOutOfMemory()
+    seen = []
+    with pytest.warns(RuntimeWarning, match="retrying this frame with tile_size=32"):
+        out = deblur(image, model=net, tile_size=64, progress=lambda d, t: seen.append((d, t)))
+    np.testing.assert_array_equal(out, image)
+    assert max(h * w for h, w in net.calls[-5:]) <= 40 * 40
+    assert seen[-1][0] == seen[-1][1]  # progress ends complete

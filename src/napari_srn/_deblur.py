@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
@@ -171,24 +172,57 @@ def _run(
 ) -> Generator[Progress, None, np.ndarray]:
     done = 0
     height, width = colour.shape[-2:]
+    padded = (height + (-height % runner.divisor), width + (-width % runner.divisor))
+    remaining = len(frames) * len(groups)
     for idx in frames:
         for group in groups:
             x = _pad_to(rng.to_model(colour[idx][group]), runner.divisor)
             if model_channels == 3 and x.shape[0] == 1:
                 x = np.repeat(x, 3, axis=0)
-            gen = runner.run(x)
-            while True:
+            while True:  # retried with smaller tiles if the GPU runs out of memory
+                start = done
                 try:
-                    next(gen)
-                except StopIteration as stop:
-                    y = stop.value
+                    gen = runner.run(x)
+                    while True:
+                        try:
+                            next(gen)
+                        except StopIteration as stop:
+                            y = stop.value
+                            break
+                        done += 1
+                        yield Progress(done, total)
                     break
-                done += 1
-                yield Progress(done, total)
+                except torch.cuda.OutOfMemoryError:
+                    smaller = _smaller_tile(runner, padded)
+                    warnings.warn(
+                        f"out of GPU memory with tile_size={runner.tile}; retrying this frame "
+                        f"with tile_size={smaller}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    runner.tile = smaller
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    done = start
+                    total = done + remaining * runner.n_tiles(padded)
+            remaining -= 1
             if model_channels == 3 and group.stop - group.start == 1:
                 y = np.clip(y, 0.0, 1.0).mean(axis=0, keepdims=True)
             dst[idx][group] = rng.from_model(y[:, :height, :width])
     return out
+
+
+def _smaller_tile(runner: Runner, shape: tuple[int, int]) -> int:
+    """Half the current tile (or of the image, for a single tile), or raise if at the floor."""
+    current = runner.tile if runner.tile is not None else max(shape)
+    current = min(current, max(shape))
+    smaller = current // 2 // runner.divisor * runner.divisor
+    if smaller < 2 * runner.divisor:
+        raise MemoryError(
+            f"out of GPU memory even with tile_size={current}; free GPU memory, use a "
+            "narrower model, or pass device='cpu'"
+        )
+    return smaller
 
 
 def deblur(
