@@ -32,8 +32,10 @@ def _machine() -> str:
     import torch
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return (f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
 
 
 def _image(size: int):
@@ -68,21 +70,31 @@ def _child(args: argparse.Namespace) -> None:
         tile = auto_tile_size(model, device)
     steps = []
     t0 = time.perf_counter()
-    out = deblur(image, model=model, channel_axis=-1, tile_size=tile,
-                 progress=lambda d, t: steps.append(t))
+    out = deblur(
+        image, model=model, channel_axis=-1, tile_size=tile, progress=lambda d, t: steps.append(t)
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert out.shape == image.shape and np.isfinite(out).all()
-    print(json.dumps({
-        "mode": args.mode, "tile": tile, "model_calls": steps[-1] if steps else 1,
-        "seconds": seconds, "mpx_per_s": args.size**2 / 1e6 / seconds,
-        "peak_rss_gib": peak_rss / 2**30, "rss_growth_gib": (peak_rss - base_rss) / 2**30,
-        "peak_cuda_gib": (torch.cuda.max_memory_allocated() / 2**30
-                          if device.type == "cuda" else None),
-        "device": str(device),
-    }))
+    print(
+        json.dumps(
+            {
+                "mode": args.mode,
+                "tile": tile,
+                "model_calls": steps[-1] if steps else 1,
+                "seconds": seconds,
+                "mpx_per_s": args.size**2 / 1e6 / seconds,
+                "peak_rss_gib": peak_rss / 2**30,
+                "rss_growth_gib": (peak_rss - base_rss) / 2**30,
+                "peak_cuda_gib": (
+                    torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+                ),
+                "device": str(device),
+            }
+        )
+    )
 
 
 def _calibrate(args: argparse.Namespace) -> None:
@@ -96,13 +108,23 @@ def _calibrate(args: argparse.Namespace) -> None:
 
     width = load_model(args.model, device="cpu").config.width
     slope = (m2 - m1) / (s2**2 - s1**2)
-    print(f"peak RSS growth: {s1}^2 -> {m1 / 2**20:.0f} MiB, {s2}^2 -> {m2 / 2**20:.0f} MiB; "
-          f"{slope:.0f} bytes/pixel = {slope / width:.1f} bytes/pixel/width (width {width})")
+    print(
+        f"peak RSS growth: {s1}^2 -> {m1 / 2**20:.0f} MiB, {s2}^2 -> {m2 / 2**20:.0f} MiB; "
+        f"{slope:.0f} bytes/pixel = {slope / width:.1f} bytes/pixel/width (width {width})"
+    )
 
 
 def _spawn(ns: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", ns.mode, "--size", str(ns.size),
-           "--model", ns.model] + (["--device", ns.device] if ns.device else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        ns.mode,
+        "--size",
+        str(ns.size),
+        "--model",
+        ns.model,
+    ] + (["--device", ns.device] if ns.device else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"{ns.mode} run failed:\n{out.stderr}")
@@ -126,10 +148,15 @@ def main() -> None:
     whole = _spawn(argparse.Namespace(**{**vars(args), "mode": "whole"}))
     tiled = _spawn(argparse.Namespace(**{**vars(args), "mode": "tiled"}))
     for r in (whole, tiled):
-        mem = (f"peak CUDA {r['peak_cuda_gib']:.2f} GiB" if r["peak_cuda_gib"] is not None
-               else f"peak RSS {r['peak_rss_gib']:.2f} GiB (+{r['rss_growth_gib']:.2f} GiB)")
-        print(f"{r['mode']:>6}: tile {r['tile']:>5}, {r['model_calls']:>3} model calls, "
-              f"{r['seconds']:7.1f} s, {r['mpx_per_s']:.4f} MP/s, {mem} [{r['device']}]")
+        mem = (
+            f"peak CUDA {r['peak_cuda_gib']:.2f} GiB"
+            if r["peak_cuda_gib"] is not None
+            else f"peak RSS {r['peak_rss_gib']:.2f} GiB (+{r['rss_growth_gib']:.2f} GiB)"
+        )
+        print(
+            f"{r['mode']:>6}: tile {r['tile']:>5}, {r['model_calls']:>3} model calls, "
+            f"{r['seconds']:7.1f} s, {r['mpx_per_s']:.4f} MP/s, {mem} [{r['device']}]"
+        )
     ratio = tiled["mpx_per_s"] / whole["mpx_per_s"]
     print(f"tiled / whole throughput: {ratio:.3f} (goal >= 0.85 on CPU)")
 

@@ -58,8 +58,11 @@ def main() -> None:
         t = time.perf_counter()
         row = [psnr(drain(Runner(nets[k], cpu, 128, halo).run(image)), refs[k]) for k in nets]
         row.append(psnr(naive(nets["none"], halo), refs["none"]))
-        print(f"{halo:4d} | " + " | ".join(f"{v:6.1f} dB" for v in row)
-              + f"   ({time.perf_counter() - t:.0f} s)")
+        print(
+            f"{halo:4d} | "
+            + " | ".join(f"{v:6.1f} dB" for v in row)
+            + f"   ({time.perf_counter() - t:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -24,9 +26,11 @@ def _extent(k):
 
 
 def test_extent_grows_with_length():
-    means = [np.mean([_extent(motion_kernel(51, length, rng=s)) for s in range(30)])
-             for length in (3, 10, 20, 40)]
-    assert all(a < b for a, b in zip(means, means[1:], strict=False)), means
+    means = [
+        np.mean([_extent(motion_kernel(51, length, rng=s)) for s in range(30)])
+        for length in (3, 10, 20, 40)
+    ]
+    assert all(a < b for a, b in itertools.pairwise(means)), means
 
 
 def test_kernels_are_reproducible_and_varied():

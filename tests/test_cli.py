@@ -57,8 +57,18 @@ def test_files_round_trip_through_the_cli(tmp_path, identity_file, name, image, 
     read, read_axis = read_image(src)
     assert read_axis == (None if axis is None else read.ndim - 1)
     dst = tmp_path / ("out_" + name)
-    code = main(["deblur", str(src), str(dst), "--model", str(identity_file), "--tile-size", "16",
-                 "--no-progress"])
+    code = main(
+        [
+            "deblur",
+            str(src),
+            str(dst),
+            "--model",
+            str(identity_file),
+            "--tile-size",
+            "16",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out, _ = read_image(dst)
     assert out.shape == read.shape and out.dtype == read.dtype
@@ -113,10 +123,15 @@ def test_float_output_to_png_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_console_script_help_and_models():
-    out = subprocess.run([sys.executable, "-m", "napari_srn", "deblur", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "napari_srn", "deblur", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for option in ("--tile-size", "--device", "--model", "--sample", "--overwrite"):
         assert option in out
-    models = subprocess.run([sys.executable, "-m", "napari_srn", "models"],
-                            capture_output=True, text=True, check=True).stdout
+    models = subprocess.run(
+        [sys.executable, "-m", "napari_srn", "models"], capture_output=True, text=True, check=True
+    ).stdout
     assert models.startswith("default:")

@@ -57,7 +57,9 @@ def test_random_model_keeps_shape_dtype_range_and_alpha(shape, channel_axis, dty
     rng_in = intensity_range(image)
     assert out.min() >= rng_in.low - 1e-6 and out.max() <= rng_in.high + 1e-6
     if channel_axis is not None and shape[channel_axis] == 4:
-        np.testing.assert_array_equal(np.take(out, 3, channel_axis), np.take(image, 3, channel_axis))
+        np.testing.assert_array_equal(
+            np.take(out, 3, channel_axis), np.take(image, 3, channel_axis)
+        )
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 17), (2, 3), (5, 7), (15, 16), (17, 33)])

@@ -29,7 +29,13 @@ def test_parameter_count_matches_authors_code(variant):
 def test_default_config_is_the_authors_color_model():
     cfg = SRNConfig()
     assert cfg == VARIANTS["color"]
-    assert (cfg.channels, cfg.width, cfg.scales, cfg.res_blocks, cfg.kernel_size) == (3, 32, 3, 3, 5)
+    assert (cfg.channels, cfg.width, cfg.scales, cfg.res_blocks, cfg.kernel_size) == (
+        3,
+        32,
+        3,
+        3,
+        5,
+    )
     assert cfg.recurrent == "none" and cfg.global_residual is False
 
 

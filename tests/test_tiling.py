@@ -73,7 +73,9 @@ def test_multi_resolution_arrays_are_sliced_at_their_step(rng):
     quarter = rng.random((5, 16, 24)).astype(np.float32)
     out_full, out_quarter = np.empty_like(full), np.empty_like(quarter)
     tiles = tile_slices((64, 96), 16, 8, 4)
-    for _ in iter_tiled([full, quarter], lambda a, b: [a * 2, b + 1], [out_full, out_quarter], tiles):
+    for _ in iter_tiled(
+        [full, quarter], lambda a, b: [a * 2, b + 1], [out_full, out_quarter], tiles
+    ):
         pass
     np.testing.assert_array_equal(out_full, 2 * full)
     np.testing.assert_array_equal(out_quarter, quarter + 1)
@@ -82,8 +84,9 @@ def test_multi_resolution_arrays_are_sliced_at_their_step(rng):
 def test_predictor_that_changes_the_size_is_an_error(rng):
     image = rng.random((1, 32, 32)).astype(np.float32)
     with pytest.raises(RuntimeError, match="must keep height and width"):
-        for _ in iter_tiled(image, lambda w: w[..., :-1], np.empty_like(image),
-                            tile_slices((32, 32), 16, 0)):
+        for _ in iter_tiled(
+            image, lambda w: w[..., :-1], np.empty_like(image), tile_slices((32, 32), 16, 0)
+        ):
             pass
 
 

@@ -90,18 +90,36 @@ def _write_bad_files(tmp_path):
     files["mismatch"] = tmp_path / "mismatch.safetensors"
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("out.")}
     state["enc1.0.weight"] = torch.zeros(1, 1, 1, 1)
-    save_file(state, str(files["mismatch"]), metadata={
-        "format": "napari-srn", "format_version": "1",
-        "config": net.config.to_json(), "card": json.dumps({"name": "x", "description": ""}),
-    })
+    save_file(
+        state,
+        str(files["mismatch"]),
+        metadata={
+            "format": "napari-srn",
+            "format_version": "1",
+            "config": net.config.to_json(),
+            "card": json.dumps({"name": "x", "description": ""}),
+        },
+    )
     files["badconfig"] = tmp_path / "badconfig.safetensors"
-    save_file(net.state_dict(), str(files["badconfig"]), metadata={
-        "format": "napari-srn", "format_version": "1", "config": '{"width": -1, "depth": 3}',
-    })
+    save_file(
+        net.state_dict(),
+        str(files["badconfig"]),
+        metadata={
+            "format": "napari-srn",
+            "format_version": "1",
+            "config": '{"width": -1, "depth": 3}',
+        },
+    )
     files["future"] = tmp_path / "future.safetensors"
-    save_file(net.state_dict(), str(files["future"]), metadata={
-        "format": "napari-srn", "format_version": "99", "config": net.config.to_json(),
-    })
+    save_file(
+        net.state_dict(),
+        str(files["future"]),
+        metadata={
+            "format": "napari-srn",
+            "format_version": "99",
+            "config": net.config.to_json(),
+        },
+    )
     return files
 
 

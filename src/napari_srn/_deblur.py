@@ -20,7 +20,6 @@ from ._validate import (
     intensity_range,
     normalize_channel_axis,
 )
-from .model.srn import SRN
 from .model.weights import load_model, resolve_device
 
 __all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
@@ -45,7 +44,9 @@ class Progress:
     total: int
 
 
-def _as_model(model: ModelLike, device: str | torch.device | None) -> tuple[torch.nn.Module, torch.device]:
+def _as_model(
+    model: ModelLike, device: str | torch.device | None
+) -> tuple[torch.nn.Module, torch.device]:
     if isinstance(model, torch.nn.Module):
         if device is None:
             param = next(model.parameters(), None)
@@ -86,7 +87,9 @@ def auto_tile_size(model: torch.nn.Module, device: torch.device, batch: int = 1)
     return max(divisor * 4, min(cap, side))
 
 
-def _channel_groups(n_channels: int, model_channels: int | None, channel_axis: int | None) -> list[slice]:
+def _channel_groups(
+    n_channels: int, model_channels: int | None, channel_axis: int | None
+) -> list[slice]:
     """Which channels go through the model together (alpha excluded by the caller)."""
     if model_channels is None or model_channels == n_channels:
         return [slice(0, n_channels)]
@@ -295,7 +298,11 @@ def deblur(
     True
     """
     gen = iter_deblur(
-        image, model=model, channel_axis=channel_axis, tile_size=tile_size, overlap=overlap,
+        image,
+        model=model,
+        channel_axis=channel_axis,
+        tile_size=tile_size,
+        overlap=overlap,
         device=device,
     )
     bar = None

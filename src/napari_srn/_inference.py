@@ -56,8 +56,10 @@ class Runner:
         """Number of model calls (progress steps) for a frame of this padded shape."""
         if isinstance(self.model, SRN):
             levels = range(self.model.config.scales)
-            return sum(len(tile_slices((shape[0] >> s, shape[1] >> s), self.tile, self.halo, 4))
-                       for s in levels)
+            return sum(
+                len(tile_slices((shape[0] >> s, shape[1] >> s), self.tile, self.halo, 4))
+                for s in levels
+            )
         return len(tile_slices(shape, self.tile, self.halo, self.divisor))
 
     def run(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
@@ -106,7 +108,9 @@ class Runner:
                 return res
 
             # windows and cores are multiples of 4 at every level, as the state slices need
-            for _ in iter_tiled(inputs, predict, outputs, tile_slices(size, self.tile, self.halo, 4)):
+            for _ in iter_tiled(
+                inputs, predict, outputs, tile_slices(size, self.tile, self.halo, 4)
+            ):
                 yield
             pred = torch.from_numpy(out)[None]
             if net.lstm is not None:

@@ -10,9 +10,9 @@ import numpy as np
 __all__ = [
     "IntensityRange",
     "check_image",
+    "check_overlap",
     "check_tile_size",
     "intensity_range",
-    "check_overlap",
     "normalize_channel_axis",
 ]
 
@@ -28,15 +28,13 @@ def check_image(image: object) -> np.ndarray:
             )
         arr = np.asarray(image)
     dt = arr.dtype
-    if dt == bool:
+    if dt.kind == "b":
         raise TypeError(
             "image has dtype bool; deblurring needs intensities. "
             "Convert it, e.g. image.astype(np.uint8) * 255"
         )
     if dt.kind == "c":
-        raise TypeError(
-            f"image has complex dtype {dt}; pass np.abs(image) or image.real instead"
-        )
+        raise TypeError(f"image has complex dtype {dt}; pass np.abs(image) or image.real instead")
     if dt.kind not in "uif":
         raise TypeError(
             f"image has dtype {dt}; expected an integer or floating-point image "
@@ -71,9 +69,7 @@ def normalize_channel_axis(arr: np.ndarray, channel_axis: int | None) -> int | N
             return arr.ndim - 1
         return None
     if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-        raise TypeError(
-            f"channel_axis must be an int or None, got {type(channel_axis).__name__}"
-        )
+        raise TypeError(f"channel_axis must be an int or None, got {type(channel_axis).__name__}")
     if not -arr.ndim <= channel_axis < arr.ndim:
         raise ValueError(
             f"channel_axis={channel_axis} is out of range for an image with {arr.ndim} "

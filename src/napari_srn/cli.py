@@ -48,18 +48,38 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     d.add_argument("input", nargs="?", help="image file to deblur")
-    d.add_argument("output", nargs="?", help="file to write (never overwritten without --overwrite)")
-    d.add_argument("--sample", metavar="OUTPUT_DIR", help="deblur the embedded sample into OUTPUT_DIR")
-    d.add_argument("--model", default="default",
-                   help="bundled model name (see `napari-srn models`) or a .safetensors file")
-    d.add_argument("--tile-size", type=_positive_int, default=None,
-                   help="tile side in pixels, a multiple of 16 (default: from free memory)")
-    d.add_argument("--overlap", type=_positive_int, default=None,
-                   help="context pixels on each tile side (default: the model's halo)")
-    d.add_argument("--device", default=None,
-                   help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)")
-    d.add_argument("--channel-axis", type=_channel_axis, default="auto",
-                   help="axis of RGB(A) samples: auto (from the file), none, or an integer")
+    d.add_argument(
+        "output", nargs="?", help="file to write (never overwritten without --overwrite)"
+    )
+    d.add_argument(
+        "--sample", metavar="OUTPUT_DIR", help="deblur the embedded sample into OUTPUT_DIR"
+    )
+    d.add_argument(
+        "--model",
+        default="default",
+        help="bundled model name (see `napari-srn models`) or a .safetensors file",
+    )
+    d.add_argument(
+        "--tile-size",
+        type=_positive_int,
+        default=None,
+        help="tile side in pixels, a multiple of 16 (default: from free memory)",
+    )
+    d.add_argument(
+        "--overlap",
+        type=_positive_int,
+        default=None,
+        help="context pixels on each tile side (default: the model's halo)",
+    )
+    d.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available, else CPU)"
+    )
+    d.add_argument(
+        "--channel-axis",
+        type=_channel_axis,
+        default="auto",
+        help="axis of RGB(A) samples: auto (from the file), none, or an integer",
+    )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sub.add_parser("models", help="list the bundled models and what they are")
@@ -78,8 +98,15 @@ def _deblur_file(args: argparse.Namespace) -> int:
     image, axis = read_image(args.input)
     if args.channel_axis != "auto":
         axis = args.channel_axis
-    result = deblur(image, model=args.model, channel_axis=axis, tile_size=args.tile_size,
-                    overlap=args.overlap, device=args.device, progress=not args.no_progress)
+    result = deblur(
+        image,
+        model=args.model,
+        channel_axis=axis,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        device=args.device,
+        progress=not args.no_progress,
+    )
     write_image(out, result, channel_axis=axis, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
@@ -101,18 +128,28 @@ def _deblur_sample(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{existing} already exist in {str(folder)!r}; pass --overwrite")
     model = load_model(args.model, device=args.device)
     blurred = blurred_sample()
-    sharp = deblur(blurred, model=model, channel_axis=-1, tile_size=args.tile_size,
-                   overlap=args.overlap, progress=not args.no_progress)
+    sharp = deblur(
+        blurred,
+        model=model,
+        channel_axis=-1,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        progress=not args.no_progress,
+    )
     folder.mkdir(parents=True, exist_ok=True)
     gap = np.full((blurred.shape[0], 8, 3), 255, np.uint8)
-    for name, img in zip(names, (blurred, sharp, np.concatenate([blurred, gap, sharp], 1)),
-                         strict=True):
+    for name, img in zip(
+        names, (blurred, sharp, np.concatenate([blurred, gap, sharp], 1)), strict=True
+    ):
         write_image(folder / name, img, channel_axis=-1, overwrite=args.overwrite)
     truth = sharp_sample()
     card = model.card
-    print(f"model {card.name} (sha256 {model.sha256[:12]}){' [PROVISIONAL]' if card.provisional else ''}")
-    print(f"PSNR vs the sharp photo: blurred {peak_signal_noise_ratio(truth, blurred):.2f} dB, "
-          f"deblurred {peak_signal_noise_ratio(truth, sharp):.2f} dB")
+    flag = " [PROVISIONAL]" if card.provisional else ""
+    print(f"model {card.name} (sha256 {model.sha256[:12]}){flag}")
+    print(
+        f"PSNR vs the sharp photo: blurred {peak_signal_noise_ratio(truth, blurred):.2f} dB, "
+        f"deblurred {peak_signal_noise_ratio(truth, sharp):.2f} dB"
+    )
     print(f"wrote {', '.join(str(folder / n) for n in names)}")
     return 0
 

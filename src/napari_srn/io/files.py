@@ -48,23 +48,31 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
 
 
 def write_image(
-    path: str | os.PathLike, image: np.ndarray, *, channel_axis: int | None = None,
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    channel_axis: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``image`` to ``path`` (format from the suffix), atomically."""
     p = Path(path)
     suffix = p.suffix.lower()
     if p.exists() and not overwrite:
-        raise FileExistsError(f"output {str(p)!r} already exists; pass overwrite=True "
-                              "(--overwrite on the command line) to replace it")
+        raise FileExistsError(
+            f"output {str(p)!r} already exists; pass overwrite=True "
+            "(--overwrite on the command line) to replace it"
+        )
     if not p.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(p.parent)!r} does not exist")
     if suffix in EIGHT_BIT_ONLY and image.dtype != np.uint8:
-        raise ValueError(f"{suffix} files hold 8-bit images only, got {image.dtype}; "
-                         "write .tif (any dtype) or .png (8 or 16 bit) instead")
+        raise ValueError(
+            f"{suffix} files hold 8-bit images only, got {image.dtype}; "
+            "write .tif (any dtype) or .png (8 or 16 bit) instead"
+        )
     if suffix == ".png" and image.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f".png files hold 8- or 16-bit images only, got {image.dtype}; "
-                         "write .tif instead")
+        raise ValueError(
+            f".png files hold 8- or 16-bit images only, got {image.dtype}; write .tif instead"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".partial{p.suffix}", dir=p.parent)
     os.close(fd)
     try:

@@ -152,7 +152,6 @@ class SRN(nn.Module):
         """
         return max(8, -(-self.receptive_field // 32) * 8)
 
-
     # -- forward ------------------------------------------------------------------------------
     def level(
         self,

@@ -141,7 +141,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise ValueError(
             f"weights file {str(path)!r} is not a readable safetensors file (corrupt, truncated, "
@@ -187,8 +187,7 @@ def _build(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -
         if wrong:
             problems.append(f"shape mismatches {wrong[:3]}{'...' if len(wrong) > 3 else ''}")
         raise ValueError(
-            f"weights file {str(path)!r} does not match its config {config}: "
-            + "; ".join(problems)
+            f"weights file {str(path)!r} does not match its config {config}: " + "; ".join(problems)
         )
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     return model
@@ -259,7 +258,11 @@ def model_card(name_or_path: str | os.PathLike = "default") -> ModelCard:
 
 
 def save_model(
-    model: SRN, path: str | os.PathLike, card: ModelCard, *, half: bool = False,
+    model: SRN,
+    path: str | os.PathLike,
+    card: ModelCard,
+    *,
+    half: bool = False,
     overwrite: bool = False,
 ) -> str:
     """Write ``model`` to a napari-srn ``.safetensors`` file; return its SHA-256.

@@ -10,6 +10,7 @@ kept (``crop``) and written (``write``): no blending, so an identity predictor c
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ def axis_cores(length: int, tile: int | None, divisor: int = 1) -> list[tuple[in
     units = math.ceil(length / divisor)  # boundaries are placed on multiples of the divisor
     bounds = [min(length, divisor * round(i * units / n)) for i in range(n)] + [length]
     # rounding can leave a core longer than `tile` when units are few; fix by the plain grid
-    cores = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    cores = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
     if any(b - a > tile for a, b in cores):
         cores = [(a, min(a + tile, length)) for a in range(0, length, tile)]
     return cores
