@@ -83,8 +83,8 @@ def auto_tile_size(model: torch.nn.Module, device: torch.device, batch: int = 1)
     else:
         budget, cap = 0.5 * psutil.virtual_memory().available, CPU_TILE_CAP
     side = int(math.sqrt(budget / per_px)) - 2 * halo
-    side = side // divisor * divisor
-    return max(divisor * 4, min(cap, side))
+    step = max(divisor, 8)
+    return max(step * 4, min(cap, side // step * step))
 
 
 def _channel_groups(
@@ -219,8 +219,9 @@ def _smaller_tile(runner: Runner, shape: tuple[int, int]) -> int:
     """Half the current tile (or of the image, for a single tile), or raise if at the floor."""
     current = runner.tile if runner.tile is not None else max(shape)
     current = min(current, max(shape))
-    smaller = current // 2 // runner.divisor * runner.divisor
-    if smaller < 2 * runner.divisor:
+    step = max(runner.divisor, 8)
+    smaller = current // 2 // step * step
+    if smaller < 2 * step:
         raise MemoryError(
             f"out of GPU memory even with tile_size={current}; free GPU memory, use a "
             "narrower model, or pass device='cpu'"

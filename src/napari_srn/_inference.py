@@ -20,7 +20,17 @@ import torch
 from .model.srn import SRN, resize, resize_state
 from .tiling import iter_tiled, tile_slices
 
-__all__ = ["Runner"]
+__all__ = ["LEVEL_ALIGN", "Runner", "level_tiles"]
+
+#: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
+#: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
+#: lazy graph as well (`napari_srn._lazy`), which must cut exactly the same tiles.
+LEVEL_ALIGN = 8
+
+
+def level_tiles(size: tuple[int, int], tile: int | None, halo: int) -> list:
+    """The tiles of one SRN level (windows are multiples of 4, as one pass needs)."""
+    return tile_slices(size, tile, halo, 4, align=LEVEL_ALIGN)
 
 
 @dataclass
@@ -57,10 +67,14 @@ class Runner:
         if isinstance(self.model, SRN):
             levels = range(self.model.config.scales)
             return sum(
-                len(tile_slices((shape[0] >> s, shape[1] >> s), self.tile, self.halo, 4))
+                len(level_tiles((shape[0] >> s, shape[1] >> s), self.tile, self.halo))
                 for s in levels
             )
-        return len(tile_slices(shape, self.tile, self.halo, self.divisor))
+        return len(self._generic_tiles(shape))
+
+    def _generic_tiles(self, shape: tuple[int, int]) -> list:
+        align = max(self.divisor, LEVEL_ALIGN)
+        return tile_slices(shape, self.tile, self.halo, self.divisor, align=align)
 
     def run(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
         """Generator: yields after each tile, returns the prediction ``(C, H, W)`` float32."""
@@ -72,7 +86,7 @@ class Runner:
             def predict(window: np.ndarray) -> np.ndarray:
                 return self._to_numpy(self.model(self._to_device(window)))
 
-            tiles = tile_slices(frame.shape[-2:], self.tile, self.halo, self.divisor)
+            tiles = self._generic_tiles(frame.shape[-2:])
             for _ in iter_tiled(frame, predict, out, tiles):
                 yield
             return out
@@ -109,7 +123,7 @@ class Runner:
 
             # windows and cores are multiples of 4 at every level, as the state slices need
             for _ in iter_tiled(
-                inputs, predict, outputs, tile_slices(size, self.tile, self.halo, 4)
+                inputs, predict, outputs, level_tiles(size, self.tile, self.halo)
             ):
                 yield
             pred = torch.from_numpy(out)[None]

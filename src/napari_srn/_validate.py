@@ -85,16 +85,17 @@ def normalize_channel_axis(arr: np.ndarray, channel_axis: int | None) -> int | N
 
 
 def check_tile_size(tile_size: int | None, divisor: int) -> int | None:
-    """Check ``tile_size``; None means automatic."""
+    """Check ``tile_size``; None means automatic. Tiles are multiples of ``max(divisor, 8)``."""
     if tile_size is None:
         return None
+    step = max(divisor, 8)
     if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)):
         raise TypeError(f"tile_size must be an int or None, got {type(tile_size).__name__}")
-    if tile_size < divisor or tile_size % divisor:
-        lo = max(divisor, tile_size // divisor * divisor)
+    if tile_size < step or tile_size % step:
+        lo = max(step, tile_size // step * step)
         raise ValueError(
-            f"tile_size must be a positive multiple of {divisor}, got {tile_size}. "
-            f"Try {lo} or {lo + divisor}, or None to choose from free memory"
+            f"tile_size must be a positive multiple of {step}, got {tile_size}. "
+            f"Try {lo} or {lo + step}, or None to choose from free memory"
         )
     return int(tile_size)
 
@@ -107,7 +108,7 @@ def check_overlap(overlap: int | None, default: int) -> int:
         raise TypeError(f"overlap must be an int or None, got {type(overlap).__name__}")
     if overlap < 0:
         raise ValueError(f"overlap must be >= 0 pixels, got {overlap}")
-    return int(-(-overlap // 4) * 4)  # the level-by-level tiler needs multiples of 4
+    return int(-(-overlap // 8) * 8)  # the level-by-level tilers need multiples of 8
 
 
 @dataclass(frozen=True)

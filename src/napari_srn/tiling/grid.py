@@ -66,12 +66,15 @@ def axis_cores(length: int, tile: int | None, divisor: int = 1) -> list[tuple[in
     return cores
 
 
-def axis_tiles(length: int, tile: int | None, halo: int, divisor: int = 1) -> list[AxisTile]:
-    """Tiles along one axis; see the module docstring."""
+def axis_tiles(
+    length: int, tile: int | None, halo: int, divisor: int = 1, align: int | None = None
+) -> list[AxisTile]:
+    """Tiles along one axis; see the module docstring. Cores start on multiples of ``align``
+    (default: ``divisor``)."""
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
     out = []
-    for start, stop in axis_cores(length, tile, divisor):
+    for start, stop in axis_cores(length, tile, divisor if align is None else align):
         r0, r1 = max(0, start - halo), min(length, stop + halo)
         need = -(r1 - r0) % divisor
         if r1 == length:
@@ -86,7 +89,11 @@ def axis_tiles(length: int, tile: int | None, halo: int, divisor: int = 1) -> li
 
 
 def tile_slices(
-    shape: tuple[int, int], tile: int | tuple[int, int] | None, halo: int, divisor: int = 1
+    shape: tuple[int, int],
+    tile: int | tuple[int, int] | None,
+    halo: int,
+    divisor: int = 1,
+    align: int | None = None,
 ) -> list[Tile]:
     """Overlapping tiles covering a ``(height, width)`` image, in row-major order.
 
@@ -100,6 +107,8 @@ def tile_slices(
         Context read on each side of a core (clipped at the image border).
     divisor : int
         The padded window handed to the predictor has sides that are multiples of this.
+    align : int, optional
+        Cores start on multiples of this (default: ``divisor``); ``tile`` must be one.
 
     Returns
     -------
@@ -107,8 +116,8 @@ def tile_slices(
         The cores partition the image exactly.
     """
     tiles = tile if isinstance(tile, tuple) else (tile, tile)
-    rows = axis_tiles(shape[0], tiles[0], halo, divisor)
-    cols = axis_tiles(shape[1], tiles[1], halo, divisor)
+    rows = axis_tiles(shape[0], tiles[0], halo, divisor, align)
+    cols = axis_tiles(shape[1], tiles[1], halo, divisor, align)
     return [
         Tile((r.read, c.read), (r.pad, c.pad), (r.crop, c.crop), (r.write, c.write))
         for r in rows

@@ -1,0 +1,322 @@
+"""Lazy deblurring: the level-by-level tiler of :mod:`napari_srn._inference` as a dask graph.
+
+For an SRN, each level's prediction is a dask array whose chunks are exactly the tile cores the
+eager runner uses (``level_tiles``); one ``map_overlap`` per level reads each core with its halo
+from three inputs: the frame resized to the level, the next coarser prediction (upsampled inside
+the task, with one extra pixel of context) and, for the ConvLSTM variant, its state. Computing one
+region of the result therefore runs the network only on the tiles (of every level) that region
+depends on, and the result equals the eager path's to float rounding.
+
+The model never travels inside the tasks: a model loaded from a file is named by a
+:class:`ModelRef` and loaded once per process (per dask worker) on that worker's own device; a
+model object given in memory is put in the graph once, as a single dependency.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dask
+import dask.array as da
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ._inference import LEVEL_ALIGN, Runner
+from .model.srn import SRN
+from .tiling import axis_cores
+
+__all__ = ["ModelRef", "lazy_predict", "level_chunks"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model named by its file, loaded once per process on ``device`` (None: CUDA if there)."""
+
+    name_or_path: str
+    sha256: str
+    device: str | None
+
+    def load(self) -> tuple[torch.nn.Module, torch.device]:
+        return _load_ref(self.name_or_path, self.sha256, self.device)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, torch.device]:
+    from .model.weights import load_model
+
+    model = load_model(name_or_path, device=device)
+    if model.sha256 != sha256:
+        raise ValueError(
+            f"weights file {name_or_path!r} changed after the computation was set up "
+            f"(SHA-256 {model.sha256}, expected {sha256})"
+        )
+    return model, next(model.parameters()).device
+
+
+def _resolve(model: ModelRef | tuple[torch.nn.Module, torch.device]) -> Runner:
+    net, dev = model.load() if isinstance(model, ModelRef) else model
+    return Runner(net, dev, None, 0)
+
+
+def level_chunks(length: int, tile: int | None) -> tuple[int, ...]:
+    """Chunk sizes of one axis of one level: the cores of ``level_tiles``."""
+    return tuple(b - a for a, b in axis_cores(length, tile, LEVEL_ALIGN))
+
+
+def _margins(block_info: dict, depth: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Context actually present before/after a block on each spatial axis (none at borders)."""
+    loc, num = block_info["chunk-location"][-2:], block_info["num-chunks"][-2:]
+    return tuple(  # type: ignore[return-value]
+        (depth if i > 0 else 0, depth if i < n - 1 else 0) for i, n in zip(loc, num, strict=True)
+    )
+
+
+def _upsampled(window: np.ndarray, margin: tuple, target: tuple, size: tuple) -> torch.Tensor:
+    """Upsample a coarser window 2x and cut the part aligned with a finer window.
+
+    ``margin`` is the coarser window's context before each axis, ``target`` the finer window's,
+    ``size`` the finer window's size.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(window))[None]
+    up = F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+    r0, c0 = 2 * margin[0] - target[0], 2 * margin[1] - target[1]
+    return up[..., r0 : r0 + size[0], c0 : c0 + size[1]]
+
+
+def _level_block(
+    xs: np.ndarray,
+    *coarser: np.ndarray,
+    model,
+    halo: int,
+    channels: int,
+    has_prev: bool,
+    lstm: bool,
+    block_info=None,
+) -> np.ndarray:
+    """One tile of one level for every frame in the block; see the module docstring."""
+    runner = _resolve(model)
+    net: SRN = runner.model  # type: ignore[assignment]
+    m = _margins(block_info[0], halo)
+    core = tuple(n * (4 if lstm else 1) for n in block_info[None]["chunk-shape"][-2:])
+    h, w = xs.shape[-2:]
+    lead = xs.shape[:-3]
+    if lstm:  # output packed at a quarter of the level: 16 * C prediction + 2 * K state channels
+        out = np.empty((*lead, *block_info[None]["chunk-shape"][-3:]), np.float32)
+    else:
+        out = np.empty((*lead, channels, *core), np.float32)
+    prev_src = coarser[0] if has_prev else None
+    state_src = coarser[1] if has_prev and lstm else None
+    if has_prev:
+        pm_axes = _margins(block_info[1], halo // 2 + 1)
+        pm = (pm_axes[0][0], pm_axes[1][0])
+    with torch.inference_mode(), runner._autocast():
+        for idx in np.ndindex(*lead):
+            x = runner._to_device(xs[idx])
+            if prev_src is None:
+                prev = x
+            else:
+                prev = runner._to_device(
+                    _upsampled(prev_src[idx], pm, (m[0][0], m[1][0]), (h, w))[0].numpy()
+                )
+            state = None
+            if state_src is not None:
+                sm = _margins(block_info[2], halo // 8 + 1)
+                st = _upsampled(
+                    state_src[idx],
+                    (sm[0][0], sm[1][0]),
+                    (m[0][0] // 4, m[1][0] // 4),
+                    (h // 4, w // 4),
+                )
+                c, hh = torch.chunk(st.to(runner.device), 2, dim=1)
+                state = (c.contiguous(), hh.contiguous())
+            y, state = net.level(x, prev, state)
+            y = y.float()[..., m[0][0] : m[0][0] + core[0], m[1][0] : m[1][0] + core[1]]
+            if lstm:
+                assert state is not None
+                q0, q1 = m[0][0] // 4, m[1][0] // 4
+                st = torch.cat(state, dim=1).float()
+                st = st[..., q0 : q0 + core[0] // 4, q1 : q1 + core[1] // 4]
+                y = torch.cat([F.pixel_unshuffle(y, 4), st], dim=1)
+            out[idx] = y[0].cpu().numpy()
+    return out
+
+
+def _downsample_block(block: np.ndarray, factor: int) -> np.ndarray:
+    """Bilinear 1/factor resize of a block whose sides are multiples of ``factor``; equal to the
+    same resize of the whole image, since each output pixel reads only its own factor x factor
+    cell."""
+    if factor == 1:
+        return block
+    t = torch.from_numpy(np.ascontiguousarray(block))
+    shape = t.shape
+    t = t.reshape(-1, *shape[-3:])
+    size = (shape[-2] // factor, shape[-1] // factor)
+    out = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+    return out.reshape(*shape[:-2], *size).numpy()
+
+
+def _unpack_prediction(block: np.ndarray, channels: int) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(block[..., : 16 * channels, :, :]))
+    shape = t.shape
+    y = F.pixel_shuffle(t.reshape(-1, *shape[-3:]), 4)
+    return y.reshape(*shape[:-3], *y.shape[-3:]).numpy()
+
+
+def _spatial_depth(ndim: int, depth: int) -> dict[int, int]:
+    return {i: (depth if i >= ndim - 2 else 0) for i in range(ndim)}
+
+
+def _check_chunks(chunks: tuple[tuple[int, ...], ...], need: int, what: str) -> None:
+    for axis in chunks[-2:]:
+        if len(axis) > 1 and min(axis) < need:
+            raise ValueError(
+                f"tiles of {min(axis)} pixels are smaller than the {need} pixels of context that "
+                f"{what} needs from each neighbour; use a larger tile_size or a smaller overlap"
+            )
+
+
+def lazy_predict(
+    x: da.Array,
+    model: ModelRef | torch.nn.Module,
+    *,
+    tile: int | None,
+    halo: int,
+    device: torch.device | None = None,
+) -> da.Array:
+    """Lazy prediction for ``x``: float32 ``(..., C, H, W)`` in [0, 1], H and W multiples of the
+    model's divisor. Returns a float32 dask array of the same shape whose spatial chunks are the
+    tile cores of the finest level."""
+    if isinstance(model, ModelRef):
+        net, _ = model.load()
+        ref: object = model
+    else:
+        net = model
+        if device is None:
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+        # one graph node holding the model: sent once to each worker, not with every task
+        ref = dask.delayed((model, device), pure=True, name=f"napari-srn-model-{id(model)}")
+    height, width = x.shape[-2:]
+    ndim = x.ndim
+    if not isinstance(net, SRN):
+        return _lazy_generic(x, net, ref, tile=tile, halo=halo)
+
+    cfg = net.config
+    lstm = net.lstm is not None
+    lead_chunks = tuple((1,) * n for n in x.shape[:-3])
+    pred = state = None
+    for s in reversed(range(cfg.scales)):
+        size = (height >> s, width >> s)
+        cores = (level_chunks(size[0], tile), level_chunks(size[1], tile))
+        full = tuple(tuple(c << s for c in axis) for axis in cores)
+        src = x.rechunk((*lead_chunks, x.shape[-3], *full))
+        xs = src.map_blocks(
+            _downsample_block, 1 << s, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
+        )
+        _check_chunks(xs.chunks, halo, "the overlap")
+        args, depths = [xs], [_spatial_depth(ndim, halo)]
+        if pred is not None:
+            half = tuple(tuple(c // 2 for c in axis) for axis in cores)
+            args.append(pred.rechunk((*pred.chunks[:-2], *half)))
+            depths.append(_spatial_depth(ndim, halo // 2 + 1))
+            _check_chunks(args[-1].chunks, halo // 2 + 1, "upsampling the coarser level")
+            if lstm:
+                eighth = tuple(tuple(c // 8 for c in axis) for axis in cores)
+                args.append(state.rechunk((*state.chunks[:-2], *eighth)))  # type: ignore[union-attr]
+                depths.append(_spatial_depth(ndim, halo // 8 + 1))
+                _check_chunks(args[-1].chunks, halo // 8 + 1, "upsampling the ConvLSTM state")
+        if lstm:
+            k = 2 * net.lstm.channels  # type: ignore[union-attr]
+            quarter = tuple(tuple(c // 4 for c in axis) for axis in cores)
+            out_chunks = (*lead_chunks, (16 * cfg.channels + k,), *quarter)
+        else:
+            out_chunks = (*lead_chunks, (cfg.channels,), *cores)
+        out = da.map_overlap(
+            _level_block,
+            *args,
+            depth=depths,
+            boundary="none",
+            trim=False,
+            align_arrays=False,
+            allow_rechunk=False,
+            chunks=out_chunks,
+            dtype=np.float32,
+            meta=np.empty((0,) * ndim, np.float32),
+            model=ref,
+            halo=halo,
+            channels=cfg.channels,
+            has_prev=pred is not None,
+            lstm=lstm,
+            name=f"napari-srn-level{s}",
+        )
+        if lstm:
+            pred = out.map_blocks(
+                _unpack_prediction,
+                cfg.channels,
+                chunks=(*lead_chunks, (cfg.channels,), *cores),
+                dtype=np.float32,
+            )
+            state = out[..., 16 * cfg.channels :, :, :]
+        else:
+            pred = out
+    assert pred is not None
+    return pred
+
+
+def _generic_block(
+    window: np.ndarray, *, model, halo: int, divisor: int, block_info=None
+) -> np.ndarray:
+    """A plain model on one tile: pad the window to the divisor like the eager tiler does."""
+    runner = _resolve(model)
+    m = _margins(block_info[0], halo)
+    core = block_info[None]["chunk-shape"][-2:]
+    loc, num = block_info[0]["chunk-location"][-2:], block_info[0]["num-chunks"][-2:]
+    pads = []
+    for i, n, count in zip(loc, window.shape[-2:], num, strict=True):
+        need = -n % divisor  # the same rule as napari_srn.tiling.axis_tiles
+        before = 0 if i == count - 1 else need if i == 0 else need // 2
+        pads.append((before, need - before))
+    out = np.empty((*window.shape[:-2], *core), np.float32)
+    with torch.inference_mode(), runner._autocast():
+        for idx in np.ndindex(*window.shape[:-3]):
+            w = window[idx]
+            if any(p for pair in pads for p in pair):
+                w = np.pad(w, [(0, 0), *pads], mode="reflect")
+            y = runner._to_numpy(runner.model(runner._to_device(w)))
+            r0, c0 = pads[0][0] + m[0][0], pads[1][0] + m[1][0]
+            out[idx] = y[..., r0 : r0 + core[0], c0 : c0 + core[1]]
+    return out
+
+
+def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo) -> da.Array:
+    divisor = int(getattr(net, "divisor", 1))
+    lead = tuple((1,) * n for n in x.shape[:-3])
+    cores = tuple(
+        tuple(b - a for a, b in axis_cores(n, tile, max(divisor, LEVEL_ALIGN)))
+        for n in x.shape[-2:]
+    )
+    src = x.rechunk((*lead, x.shape[-3], *cores))
+    _check_chunks(src.chunks, halo, "the overlap")
+    return da.map_overlap(
+        _generic_block,
+        src,
+        depth=_spatial_depth(x.ndim, halo),
+        boundary="none",
+        trim=False,
+        allow_rechunk=False,
+        chunks=src.chunks,
+        dtype=np.float32,
+        meta=np.empty((0,) * x.ndim, np.float32),
+        model=ref,
+        halo=halo,
+        divisor=divisor,
+        name="napari-srn-generic",
+    )
+
+
+def map_frames(fn: Callable[[np.ndarray], np.ndarray], x: da.Array, dtype) -> da.Array:
+    """Elementwise map over blocks (intensity conversions), keeping chunks."""
+    return x.map_blocks(fn, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
