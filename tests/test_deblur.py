@@ -172,7 +172,7 @@ BAD = [
     (np.zeros((4, 4), bool), {}, TypeError, "bool"),
     (np.zeros((4, 4), object), {}, TypeError, "dtype object"),
     (np.array([["a", "b"]]), {}, TypeError, "dtype <U1"),
-    ("image.png", {}, TypeError, "numpy array"),
+    (42, {}, TypeError, "numpy, dask or zarr array"),
     (np.zeros((8, 8, 2)), {"channel_axis": -1}, ValueError, "cannot take 2 channels"),
     (np.zeros((8, 8)), {"channel_axis": 0}, ValueError, "fewer than two spatial"),
     (np.zeros((8, 8, 3)), {"channel_axis": 3}, ValueError, "out of range"),

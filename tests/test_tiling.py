@@ -46,13 +46,14 @@ def test_axis_tiles_partition_and_pad(length, tile, halo, divisor):
     assert (covered == 1).all()
 
 
-def test_axis_cores_are_balanced_and_aligned():
+def test_axis_cores_are_a_regular_aligned_grid():
     assert axis_cores(2048, 1024, 16) == [(0, 1024), (1024, 2048)]
     cores = axis_cores(1000, 256, 16)
-    assert len(cores) == 4
-    assert all(a % 16 == 0 for a, _ in cores)
-    sizes = [b - a for a, b in cores]
-    assert max(sizes) <= 256 and max(sizes) - min(sizes) <= 16
+    assert cores == [(0, 256), (256, 512), (512, 768), (768, 1000)]
+    assert axis_cores(130, 128, 16) == [(0, 80), (80, 130)]  # two cores, not 128 + 2
+    # a last core too small to lend its neighbour context is merged into it
+    assert axis_cores(1030, 1024, 8) == [(0, 520), (520, 1030)]
+    assert axis_cores(17, 16, 8, min_last=4) == [(0, 17)]
     with pytest.raises(ValueError, match="multiple of 16"):
         axis_cores(1000, 100, 16)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ import torch
 from ._inference import Runner
 from ._validate import (
     IntensityRange,
+    check_dtype_and_shape,
     check_image,
     check_overlap,
     check_tile_size,
@@ -112,6 +115,56 @@ def _pad_to(x: np.ndarray, divisor: int) -> np.ndarray:
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")
 
 
+def _layout(a, cax: int | None):
+    """View of ``a`` as ``(..., C, H, W)`` (numpy or dask)."""
+    if cax is None:
+        return a[..., None, :, :]
+    return np.moveaxis(np.moveaxis(a, cax, -1), -1, -3)
+
+
+@dataclass
+class _Plan:
+    """Everything decided before any pixel is processed (shared by the eager and lazy paths)."""
+
+    net: torch.nn.Module
+    device: torch.device
+    cax: int | None
+    tile: int
+    halo: int
+    src: Any  # (..., C, H, W) view of the input
+    colour: Any  # its colour channels (alpha excluded)
+    alpha: bool
+    groups: list[slice]
+    model_channels: int | None
+    rng: IntensityRange
+
+    @property
+    def divisor(self) -> int:
+        return int(getattr(self.net, "divisor", 1))
+
+    @property
+    def replicate(self) -> bool:
+        """A color model on a one-channel group: replicate to RGB, average back."""
+        return self.model_channels == 3 and self.colour.shape[-3] == 1
+
+
+def _plan(arr, model, channel_axis, tile_size, overlap, device, in_range) -> _Plan:
+    cax = normalize_channel_axis(arr, channel_axis)
+    net, dev = _as_model(model, device)
+    divisor = int(getattr(net, "divisor", 1))
+    tile = check_tile_size(tile_size, divisor)
+    halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
+    src = _layout(arr, cax)
+    alpha = src.shape[-3] == 4
+    colour = src[..., :3, :, :] if alpha else src
+    model_channels = getattr(net, "in_channels", None)
+    groups = _channel_groups(colour.shape[-3], model_channels, cax)
+    rng = intensity_range(colour, in_range)
+    if tile is None:
+        tile = auto_tile_size(net, dev, 3 if model_channels == 3 and colour.shape[-3] == 1 else 1)
+    return _Plan(net, dev, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)
+
+
 def iter_deblur(
     image: np.ndarray,
     *,
@@ -120,46 +173,69 @@ def iter_deblur(
     tile_size: int | None = None,
     overlap: int | None = None,
     device: str | torch.device | None = None,
+    in_range: tuple[float, float] | None = None,
 ) -> Generator[Progress, None, np.ndarray]:
-    """Generator form of :func:`deblur`: yields :class:`Progress` after every tile and returns
-    the deblurred image (``result = yield from iter_deblur(...)``, or the ``StopIteration``
-    value). Stop iterating to cancel between tiles; nothing is written to ``image``.
+    """Generator form of :func:`deblur` for in-memory images: yields :class:`Progress` after
+    every tile and returns the deblurred image (``result = yield from iter_deblur(...)``, or the
+    ``StopIteration`` value). Stop iterating to cancel between tiles; nothing is written to
+    ``image``.
 
     Input is validated before the generator is returned, so bad arguments raise at once.
     """
     arr = check_image(image)
-    cax = normalize_channel_axis(arr, channel_axis)
-    net, dev = _as_model(model, device)
-    divisor = int(getattr(net, "divisor", 1))
-    tile = check_tile_size(tile_size, divisor)
-    halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
-
-    # layout: (..., C, H, W) views of the input and of the output
-    if cax is None:
-        src = arr[..., None, :, :]
-    else:
-        src = np.moveaxis(arr, cax, -1)
-        src = np.moveaxis(src, -1, -3)
-    n_channels = src.shape[-3]
-    alpha = n_channels == 4
-    colour = src[..., :3, :, :] if alpha else src
-    model_channels = getattr(net, "in_channels", None)
-    groups = _channel_groups(colour.shape[-3], model_channels, cax)
-    rng = intensity_range(colour)
-
+    p = _plan(arr, model, channel_axis, tile_size, overlap, device, in_range)
     out = np.empty_like(arr)
-    dst = out[..., None, :, :] if cax is None else np.moveaxis(np.moveaxis(out, cax, -1), -1, -3)
-    if alpha:
-        dst[..., 3, :, :] = src[..., 3, :, :]
+    dst = _layout(out, p.cax)
+    if p.alpha:
+        dst[..., 3, :, :] = p.src[..., 3, :, :]
+    runner = Runner(p.net, p.device, p.tile, p.halo)
+    frames = list(np.ndindex(*p.src.shape[:-3]))
+    padded = tuple(n + (-n % p.divisor) for n in p.src.shape[-2:])
+    total = len(frames) * len(p.groups) * runner.n_tiles(padded)
+    return _run(runner, frames, p.groups, p.colour, dst, out, p.rng, p.model_channels, total)
 
-    batch = 3 if (model_channels == 3 and colour.shape[-3] == 1) else 1
-    if tile is None:
-        tile = auto_tile_size(net, dev, batch)
-    runner = Runner(net, dev, tile, halo)
-    frames = list(np.ndindex(*src.shape[:-3]))
-    padded = tuple(n + (-n % divisor) for n in src.shape[-2:])
-    total = len(frames) * len(groups) * runner.n_tiles(padded)
-    return _run(runner, frames, groups, colour, dst, out, rng, model_channels, total)
+
+def _deblur_lazy(
+    arr, model, channel_axis, tile_size, overlap, device, in_range, store_level=None
+):
+    """Lazy path: the same plan, then one dask graph (see napari_srn._lazy).
+
+    Returns ``(result, plan)``. ``store_level(tag, out)`` is handed to ``lazy_predict`` for each
+    channel group (see :func:`napari_srn.deblur_to_zarr`).
+    """
+    import dask.array as da
+
+    from ._lazy import ModelRef, lazy_predict
+
+    check_dtype_and_shape(arr.dtype, arr.shape)
+    p = _plan(arr, model, channel_axis, tile_size, overlap, device, in_range)
+    if isinstance(model, (str, os.PathLike)):  # workers load it themselves, once each
+        ref = ModelRef(str(p.net.source), str(p.net.sha256), None if device is None else str(p.device))
+    else:
+        ref = p.net
+    height, width = p.src.shape[-2:]
+    pad = [(0, 0)] * (p.src.ndim - 2) + [(0, -height % p.divisor), (0, -width % p.divisor)]
+    parts = []
+    for i, group in enumerate(p.groups):
+        hook = None
+        if store_level is not None:
+            hook = functools.partial(lambda i, s, out: store_level(f"g{i}-level{s}", out), i)
+        x = p.colour[..., group, :, :].map_blocks(p.rng.to_model, dtype=np.float32)
+        if p.replicate:
+            x = da.concatenate([x] * 3, axis=-3)
+        if any(pad[-1]) or any(pad[-2]):
+            x = da.pad(x, pad, mode="reflect")
+        y = lazy_predict(x, ref, tile=p.tile, halo=p.halo, device=p.device, store_level=hook)
+        y = y[..., :height, :width]
+        if p.replicate:
+            y = da.clip(y, 0.0, 1.0).mean(axis=-3, keepdims=True)
+        parts.append(y.map_blocks(p.rng.from_model, dtype=arr.dtype))
+    if p.alpha:
+        parts.append(p.src[..., 3:4, :, :])
+    out = da.concatenate(parts, axis=-3) if len(parts) > 1 else parts[0]
+    if p.cax is None:
+        return out[..., 0, :, :], p
+    return np.moveaxis(np.moveaxis(out, -3, -1), -1, p.cax), p
 
 
 def _run(
@@ -238,15 +314,19 @@ def deblur(
     overlap: int | None = None,
     device: str | torch.device | None = None,
     progress: bool | Callable[[int, int], object] = False,
-) -> np.ndarray:
+    in_range: tuple[float, float] | None = None,
+):
     """Remove camera shake and motion blur with a scale-recurrent network (SRN-DeblurNet).
 
     Parameters
     ----------
-    image : ndarray
+    image : ndarray, dask array, zarr array, or path to a zarr store
         ``(..., H, W)`` gray or ``(..., H, W, C)`` (see ``channel_axis``) image; leading axes
         (time, z, ...) are deblurred frame by frame. dtype uint8, uint16, other integers,
-        float32 or float64 (float16 too). Not modified.
+        float32 or float64 (float16 too). Not modified. A dask or zarr array (zarr 2 or 3
+        stores; for an OME-Zarr image, its full-resolution level) is processed **lazily**:
+        the result is a dask array, and computing part of it runs the network only on the
+        tiles that part needs.
     model : str, path or torch.nn.Module, optional
         ``"default"``, a name from :func:`napari_srn.list_models`, a ``.safetensors`` file
         written by napari-srn, or a loaded model (see :func:`napari_srn.load_model`).
@@ -270,12 +350,18 @@ def deblur(
         CPU. Asking for a device that is not available raises ValueError.
     progress : bool or callable, optional
         True shows a tqdm bar on stderr when there is more than one tile or frame; a callable
-        is called as ``progress(done, total)`` after every tile.
+        is called as ``progress(done, total)`` after every tile. Ignored for lazy input (use
+        :func:`napari_srn.deblur_to_zarr`, or dask's diagnostics when computing).
+    in_range : (float, float), optional
+        Input values that map to the model's 0 and 1; None chooses as described below. Give it
+        for lazy input to skip the pass over the data that finding the range takes, or to map
+        separately processed images the same way.
 
     Returns
     -------
-    ndarray
-        Same shape and dtype as ``image``. uint8 maps 0..255 to the model's [0, 1]; floats
+    ndarray or dask array
+        Same shape and dtype as ``image`` (a dask array with chunks on the tile grid for
+        lazy input). uint8 maps 0..255 to the model's [0, 1]; floats
         already in [0, 1] are used as they are; other data (uint16 microscopy, floats outside
         [0, 1]) map their own min..max over the whole array to [0, 1] and back, so the output
         stays within the input's range.
@@ -298,6 +384,13 @@ def deblur(
     >>> sharp.shape == blurred.shape and sharp.dtype == blurred.dtype  # doctest: +SKIP
     True
     """
+    from .io.zarr import is_lazy_source, open_lazy
+
+    if is_lazy_source(image):
+        lazy, _ = _deblur_lazy(
+            open_lazy(image), model, channel_axis, tile_size, overlap, device, in_range
+        )
+        return lazy
     gen = iter_deblur(
         image,
         model=model,
@@ -305,6 +398,7 @@ def deblur(
         tile_size=tile_size,
         overlap=overlap,
         device=device,
+        in_range=in_range,
     )
     bar = None
     try:

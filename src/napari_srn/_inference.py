@@ -28,9 +28,16 @@ __all__ = ["LEVEL_ALIGN", "Runner", "level_tiles"]
 LEVEL_ALIGN = 8
 
 
+def level_min_last(halo: int) -> int:
+    """Smallest last core of a level: the context its neighbour reads from it in the lazy graph
+    (``halo`` at the level, ``halo / 2 + 1`` from the coarser level, ``halo / 8 + 1`` from its
+    quarter-size state), in level pixels."""
+    return halo + 8
+
+
 def level_tiles(size: tuple[int, int], tile: int | None, halo: int) -> list:
     """The tiles of one SRN level (windows are multiples of 4, as one pass needs)."""
-    return tile_slices(size, tile, halo, 4, align=LEVEL_ALIGN)
+    return tile_slices(size, tile, halo, 4, align=LEVEL_ALIGN, min_last=level_min_last(halo))
 
 
 @dataclass
@@ -74,7 +81,7 @@ class Runner:
 
     def _generic_tiles(self, shape: tuple[int, int]) -> list:
         align = max(self.divisor, LEVEL_ALIGN)
-        return tile_slices(shape, self.tile, self.halo, self.divisor, align=align)
+        return tile_slices(shape, self.tile, self.halo, self.divisor, align, min_last=self.halo)
 
     def run(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
         """Generator: yields after each tile, returns the prediction ``(C, H, W)`` float32."""

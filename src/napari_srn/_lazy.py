@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._inference import LEVEL_ALIGN, Runner
+from ._inference import LEVEL_ALIGN, Runner, level_min_last
 from .model.srn import SRN
 from .tiling import axis_cores
 
-__all__ = ["ModelRef", "lazy_predict", "level_chunks"]
+__all__ = ["ModelRef", "lazy_predict", "level_chunks", "level_graph", "split_level"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ def _resolve(model: ModelRef | tuple[torch.nn.Module, torch.device]) -> Runner:
     return Runner(net, dev, None, 0)
 
 
-def level_chunks(length: int, tile: int | None) -> tuple[int, ...]:
+def level_chunks(length: int, tile: int | None, halo: int) -> tuple[int, ...]:
     """Chunk sizes of one axis of one level: the cores of ``level_tiles``."""
-    return tuple(b - a for a, b in axis_cores(length, tile, LEVEL_ALIGN))
+    return tuple(b - a for a, b in axis_cores(length, tile, LEVEL_ALIGN, level_min_last(halo)))
 
 
 def _margins(block_info: dict, depth: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -178,6 +178,17 @@ def _check_chunks(chunks: tuple[tuple[int, ...], ...], need: int, what: str) -> 
             )
 
 
+def _model_node(model: ModelRef | torch.nn.Module, device: torch.device | None):
+    """(network, what the tasks receive): a ModelRef as is, or the module as one graph node."""
+    if isinstance(model, ModelRef):
+        return model.load()[0], model
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    # one graph node holding the model: sent once to each worker, not with every task
+    return model, dask.delayed((model, device), pure=True, name=f"napari-srn-model-{id(model)}")
+
+
 def lazy_predict(
     x: da.Array,
     model: ModelRef | torch.nn.Module,
@@ -185,85 +196,103 @@ def lazy_predict(
     tile: int | None,
     halo: int,
     device: torch.device | None = None,
+    store_level: Callable[[int, da.Array], da.Array] | None = None,
 ) -> da.Array:
     """Lazy prediction for ``x``: float32 ``(..., C, H, W)`` in [0, 1], H and W multiples of the
     model's divisor. Returns a float32 dask array of the same shape whose spatial chunks are the
-    tile cores of the finest level."""
-    if isinstance(model, ModelRef):
-        net, _ = model.load()
-        ref: object = model
-    else:
-        net = model
-        if device is None:
-            param = next(model.parameters(), None)
-            device = param.device if param is not None else torch.device("cpu")
-        # one graph node holding the model: sent once to each worker, not with every task
-        ref = dask.delayed((model, device), pure=True, name=f"napari-srn-model-{id(model)}")
-    height, width = x.shape[-2:]
-    ndim = x.ndim
-    if not isinstance(net, SRN):
-        return _lazy_generic(x, net, ref, tile=tile, halo=halo)
+    tile cores of the finest level.
 
-    cfg = net.config
-    lstm = net.lstm is not None
-    lead_chunks = tuple((1,) * n for n in x.shape[:-3])
+    ``store_level(s, out)``, if given, is called with each coarse level's raw output (s >= 1)
+    and returns the array to use in its place (``deblur_to_zarr`` writes it to disk and reads
+    it back, so that memory stays bounded by the tiles).
+    """
+    net, node = _model_node(model, device)
+    if not isinstance(net, SRN):
+        return _lazy_generic(x, net, node, tile=tile, halo=halo)
     pred = state = None
-    for s in reversed(range(cfg.scales)):
-        size = (height >> s, width >> s)
-        cores = (level_chunks(size[0], tile), level_chunks(size[1], tile))
-        full = tuple(tuple(c << s for c in axis) for axis in cores)
-        src = x.rechunk((*lead_chunks, x.shape[-3], *full))
-        xs = src.map_blocks(
-            _downsample_block, 1 << s, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
-        )
-        _check_chunks(xs.chunks, halo, "the overlap")
-        args, depths = [xs], [_spatial_depth(ndim, halo)]
-        if pred is not None:
-            half = tuple(tuple(c // 2 for c in axis) for axis in cores)
-            args.append(pred.rechunk((*pred.chunks[:-2], *half)))
-            depths.append(_spatial_depth(ndim, halo // 2 + 1))
-            _check_chunks(args[-1].chunks, halo // 2 + 1, "upsampling the coarser level")
-            if lstm:
-                eighth = tuple(tuple(c // 8 for c in axis) for axis in cores)
-                args.append(state.rechunk((*state.chunks[:-2], *eighth)))  # type: ignore[union-attr]
-                depths.append(_spatial_depth(ndim, halo // 8 + 1))
-                _check_chunks(args[-1].chunks, halo // 8 + 1, "upsampling the ConvLSTM state")
-        if lstm:
-            k = 2 * net.lstm.channels  # type: ignore[union-attr]
-            quarter = tuple(tuple(c // 4 for c in axis) for axis in cores)
-            out_chunks = (*lead_chunks, (16 * cfg.channels + k,), *quarter)
-        else:
-            out_chunks = (*lead_chunks, (cfg.channels,), *cores)
-        out = da.map_overlap(
-            _level_block,
-            *args,
-            depth=depths,
-            boundary="none",
-            trim=False,
-            align_arrays=False,
-            allow_rechunk=False,
-            chunks=out_chunks,
-            dtype=np.float32,
-            meta=np.empty((0,) * ndim, np.float32),
-            model=ref,
-            halo=halo,
-            channels=cfg.channels,
-            has_prev=pred is not None,
-            lstm=lstm,
-            name=f"napari-srn-level{s}",
-        )
-        if lstm:
-            pred = out.map_blocks(
-                _unpack_prediction,
-                cfg.channels,
-                chunks=(*lead_chunks, (cfg.channels,), *cores),
-                dtype=np.float32,
-            )
-            state = out[..., 16 * cfg.channels :, :, :]
-        else:
-            pred = out
+    for s in reversed(range(net.config.scales)):
+        out = level_graph(x, s, pred, state, net, node, tile=tile, halo=halo)
+        if store_level is not None and s > 0:
+            out = store_level(s, out)
+        pred, state = split_level(out, net, tile)
     assert pred is not None
     return pred
+
+
+def level_graph(
+    x: da.Array,
+    s: int,
+    pred: da.Array | None,
+    state: da.Array | None,
+    net: SRN,
+    node: object,
+    *,
+    tile: int | None,
+    halo: int,
+) -> da.Array:
+    """The raw output of level ``s`` (for the ConvLSTM variant, packed at a quarter of the
+    level with its state; see :func:`split_level`)."""
+    cfg = net.config
+    lstm = net.lstm is not None
+    ndim = x.ndim
+    height, width = x.shape[-2:]
+    lead_chunks = tuple((1,) * n for n in x.shape[:-3])
+    size = (height >> s, width >> s)
+    cores = (level_chunks(size[0], tile, halo), level_chunks(size[1], tile, halo))
+    full = tuple(tuple(c << s for c in axis) for axis in cores)
+    src = x.rechunk((*lead_chunks, x.shape[-3], *full))
+    xs = src.map_blocks(
+        _downsample_block, 1 << s, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
+    )
+    _check_chunks(xs.chunks, halo, "the overlap")
+    args, depths = [xs], [_spatial_depth(ndim, halo)]
+    if pred is not None:
+        half = tuple(tuple(c // 2 for c in axis) for axis in cores)
+        args.append(pred.rechunk((*pred.chunks[:-2], *half)))
+        depths.append(_spatial_depth(ndim, halo // 2 + 1))
+        _check_chunks(args[-1].chunks, halo // 2 + 1, "upsampling the coarser level")
+        if lstm:
+            assert state is not None
+            eighth = tuple(tuple(c // 8 for c in axis) for axis in cores)
+            args.append(state.rechunk((*state.chunks[:-2], *eighth)))
+            depths.append(_spatial_depth(ndim, halo // 8 + 1))
+            _check_chunks(args[-1].chunks, halo // 8 + 1, "upsampling the ConvLSTM state")
+    if lstm:
+        k = 2 * net.lstm.channels  # type: ignore[union-attr]
+        quarter = tuple(tuple(c // 4 for c in axis) for axis in cores)
+        out_chunks = (*lead_chunks, (16 * cfg.channels + k,), *quarter)
+    else:
+        out_chunks = (*lead_chunks, (cfg.channels,), *cores)
+    return da.map_overlap(
+        _level_block,
+        *args,
+        depth=depths,
+        boundary="none",
+        trim=False,
+        align_arrays=False,
+        allow_rechunk=False,
+        chunks=out_chunks,
+        dtype=np.float32,
+        meta=np.empty((0,) * ndim, np.float32),
+        model=node,
+        halo=halo,
+        channels=cfg.channels,
+        has_prev=pred is not None,
+        lstm=lstm,
+        name=f"napari-srn-level{s}",
+    )
+
+
+def split_level(out: da.Array, net: SRN, tile: int | None) -> tuple[da.Array, da.Array | None]:
+    """(prediction, ConvLSTM state or None) from a level's raw output."""
+    if net.lstm is None:
+        return out, None
+    c = net.config.channels
+    cores = tuple(tuple(4 * n for n in axis) for axis in out.chunks[-2:])
+    pred = out.map_blocks(
+        _unpack_prediction, c, chunks=(*out.chunks[:-3], (c,), *cores), dtype=np.float32
+    )
+    return pred, out[..., 16 * c :, :, :]
 
 
 def _generic_block(
@@ -295,7 +324,7 @@ def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo)
     divisor = int(getattr(net, "divisor", 1))
     lead = tuple((1,) * n for n in x.shape[:-3])
     cores = tuple(
-        tuple(b - a for a, b in axis_cores(n, tile, max(divisor, LEVEL_ALIGN)))
+        tuple(b - a for a, b in axis_cores(n, tile, max(divisor, LEVEL_ALIGN), halo))
         for n in x.shape[-2:]
     )
     src = x.rechunk((*lead, x.shape[-3], *cores))

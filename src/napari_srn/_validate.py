@@ -9,6 +9,7 @@ import numpy as np
 
 __all__ = [
     "IntensityRange",
+    "check_dtype_and_shape",
     "check_image",
     "check_overlap",
     "check_tile_size",
@@ -17,17 +18,9 @@ __all__ = [
 ]
 
 
-def check_image(image: object) -> np.ndarray:
-    """Return ``image`` as a numpy array (no copy for an ndarray) or raise a clear error."""
-    if isinstance(image, np.ndarray):
-        arr = image
-    else:
-        if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
-            raise TypeError(
-                f"image must be a numpy array (or array-like), got {type(image).__name__}"
-            )
-        arr = np.asarray(image)
-    dt = arr.dtype
+def check_dtype_and_shape(dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """Raise a clear TypeError/ValueError for an image dtype or shape deblur cannot take."""
+    dt = np.dtype(dtype)
     if dt.kind == "b":
         raise TypeError(
             "image has dtype bool; deblurring needs intensities. "
@@ -40,12 +33,26 @@ def check_image(image: object) -> np.ndarray:
             f"image has dtype {dt}; expected an integer or floating-point image "
             "(uint8, uint16, float32, float64, ...)"
         )
-    if arr.ndim < 2:
+    if len(shape) < 2:
         raise ValueError(
-            f"image must have at least 2 dimensions (height, width), got shape {arr.shape}"
+            f"image must have at least 2 dimensions (height, width), got shape {tuple(shape)}"
         )
-    if arr.size == 0:
-        raise ValueError(f"image is empty (shape {arr.shape}); every axis needs length >= 1")
+    if 0 in shape:
+        raise ValueError(f"image is empty (shape {tuple(shape)}); every axis needs length >= 1")
+
+
+def check_image(image: object) -> np.ndarray:
+    """Return ``image`` as a numpy array (no copy for an ndarray) or raise a clear error."""
+    if isinstance(image, np.ndarray):
+        arr = image
+    else:
+        if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
+            raise TypeError(
+                "image must be a numpy, dask or zarr array, or a path to a zarr store; got "
+                f"{type(image).__name__}. Read image files with napari_srn.io.read_image"
+            )
+        arr = np.asarray(image)
+    check_dtype_and_shape(arr.dtype, arr.shape)
     return arr
 
 
@@ -133,9 +140,10 @@ class IntensityRange:
         return out.astype(self.dtype, copy=False)
 
 
-def intensity_range(arr: np.ndarray) -> IntensityRange:
+def intensity_range(arr, in_range: tuple[float, float] | None = None) -> IntensityRange:
     """Choose how ``arr``'s values map to the model's [0, 1] input range.
 
+    * ``in_range=(low, high)``: those values map to 0 and 1 (no pass over the data);
     * uint8: 0..255 (photographs);
     * floating point with all values in [0, 1]: 0..1;
     * any other integer or float data (uint16 microscopy, which rarely fills 0..65535,
@@ -143,20 +151,40 @@ def intensity_range(arr: np.ndarray) -> IntensityRange:
       stack is mapped consistently from frame to frame.
 
     The output is mapped back with the inverse map, clipped to the same range, and cast to
-    the input dtype. Also rejects NaN and infinity (one min/max pass, no temporary arrays).
+    the input dtype. Also rejects NaN and infinity (one min/max pass, no temporary arrays;
+    for a dask array, one pass over the data).
     """
-    dtype = arr.dtype
+    dtype = np.dtype(arr.dtype)
+    if in_range is not None:
+        try:
+            low, high = (float(v) for v in in_range)
+        except (TypeError, ValueError):
+            raise TypeError(f"in_range must be a pair of numbers, got {in_range!r}") from None
+        if not (np.isfinite(low) and np.isfinite(high) and high > low):
+            raise ValueError(f"in_range must be finite with low < high, got {in_range!r}")
+        if isinstance(arr, np.ndarray) and dtype.kind == "f":
+            _check_finite(arr.min(), arr.max())
+        return IntensityRange(low, high, dtype)
     if dtype == np.uint8:
         return IntensityRange(0.0, 255.0, dtype)
     lo, hi = arr.min(), arr.max()
-    if dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(
-            "image contains NaN or infinite values; replace them first, "
-            "e.g. np.nan_to_num(image, nan=0.0, posinf=..., neginf=...)"
-        )
+    if hasattr(lo, "compute"):  # dask: both reductions in one pass
+        import dask
+
+        lo, hi = dask.compute(lo, hi)
+    if dtype.kind == "f":
+        _check_finite(lo, hi)
     lo, hi = float(lo), float(hi)
     if dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
         return IntensityRange(0.0, 1.0, dtype)
     if hi <= lo:  # constant image: any range with a non-zero width maps it back exactly
         hi = lo + 1.0
     return IntensityRange(lo, hi, dtype)
+
+
+def _check_finite(lo: float, hi: float) -> None:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(
+            "image contains NaN or infinite values; replace them first, "
+            "e.g. np.nan_to_num(image, nan=0.0, posinf=..., neginf=...)"
+        )

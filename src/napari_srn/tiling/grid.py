@@ -44,11 +44,16 @@ class Tile:
         )
 
 
-def axis_cores(length: int, tile: int | None, divisor: int = 1) -> list[tuple[int, int]]:
+def axis_cores(
+    length: int, tile: int | None, divisor: int = 1, min_last: int = 0
+) -> list[tuple[int, int]]:
     """Split ``range(length)`` into cores of at most ``tile`` pixels.
 
-    The cores are as equal as possible while keeping every boundary on a multiple of
-    ``divisor``; ``tile=None`` (or ``tile >= length``) gives one core.
+    The cores form a regular grid (so that they can be the chunks of a zarr array): all but the
+    last have the same size, the smallest multiple of ``divisor`` that needs no more cores than
+    ``tile`` would, and the last takes the rest. A last core shorter than ``min_last`` (the
+    context its neighbour must read from it) is merged into the one before. ``tile=None`` (or
+    ``tile >= length``) gives one core.
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
@@ -57,24 +62,28 @@ def axis_cores(length: int, tile: int | None, divisor: int = 1) -> list[tuple[in
     if tile < 1 or tile % divisor:
         raise ValueError(f"tile must be a positive multiple of {divisor}, got {tile}")
     n = math.ceil(length / tile)
-    units = math.ceil(length / divisor)  # boundaries are placed on multiples of the divisor
-    bounds = [min(length, divisor * round(i * units / n)) for i in range(n)] + [length]
-    # rounding can leave a core longer than `tile` when units are few; fix by the plain grid
-    cores = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
-    if any(b - a > tile for a, b in cores):
-        cores = [(a, min(a + tile, length)) for a in range(0, length, tile)]
+    step = math.ceil(math.ceil(length / n) / divisor) * divisor
+    cores = [(a, min(a + step, length)) for a in range(0, length, step)]
+    if len(cores) > 1 and cores[-1][1] - cores[-1][0] < min_last:
+        last = cores.pop()
+        cores[-1] = (cores[-1][0], last[1])
     return cores
 
 
 def axis_tiles(
-    length: int, tile: int | None, halo: int, divisor: int = 1, align: int | None = None
+    length: int,
+    tile: int | None,
+    halo: int,
+    divisor: int = 1,
+    align: int | None = None,
+    min_last: int = 0,
 ) -> list[AxisTile]:
     """Tiles along one axis; see the module docstring. Cores start on multiples of ``align``
-    (default: ``divisor``)."""
+    (default: ``divisor``); see :func:`axis_cores` for ``min_last``."""
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
     out = []
-    for start, stop in axis_cores(length, tile, divisor if align is None else align):
+    for start, stop in axis_cores(length, tile, divisor if align is None else align, min_last):
         r0, r1 = max(0, start - halo), min(length, stop + halo)
         need = -(r1 - r0) % divisor
         if r1 == length:
@@ -94,6 +103,7 @@ def tile_slices(
     halo: int,
     divisor: int = 1,
     align: int | None = None,
+    min_last: int = 0,
 ) -> list[Tile]:
     """Overlapping tiles covering a ``(height, width)`` image, in row-major order.
 
@@ -109,6 +119,8 @@ def tile_slices(
         The padded window handed to the predictor has sides that are multiples of this.
     align : int, optional
         Cores start on multiples of this (default: ``divisor``); ``tile`` must be one.
+    min_last : int
+        A last core shorter than this is merged into the previous one.
 
     Returns
     -------
@@ -116,8 +128,8 @@ def tile_slices(
         The cores partition the image exactly.
     """
     tiles = tile if isinstance(tile, tuple) else (tile, tile)
-    rows = axis_tiles(shape[0], tiles[0], halo, divisor, align)
-    cols = axis_tiles(shape[1], tiles[1], halo, divisor, align)
+    rows = axis_tiles(shape[0], tiles[0], halo, divisor, align, min_last)
+    cols = axis_tiles(shape[1], tiles[1], halo, divisor, align, min_last)
     return [
         Tile((r.read, c.read), (r.pad, c.pad), (r.crop, c.crop), (r.write, c.write))
         for r in rows
