@@ -25,6 +25,8 @@ _API = {
     "model_card": ".model.weights",
     "save_model": ".model.weights",
     "blurred_sample": ".sample",
+    "train": ".training.loop",
+    "TrainConfig": ".training.config",
 }
 
 __all__ = ["__version__", *sorted(_API)]
@@ -48,3 +50,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.srn import SRN  # noqa: F401
     from .model.weights import ModelCard, list_models, load_model, model_card, save_model  # noqa: F401
     from .sample import blurred_sample  # noqa: F401
+    from .training.config import TrainConfig  # noqa: F401
+    from .training.loop import train  # noqa: F401

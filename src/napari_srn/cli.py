@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sub.add_parser("models", help="list the bundled models and what they are")
+    from .training.cli import add_train_parser
+
+    add_train_parser(sub)
     return parser
 
 
@@ -170,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _models()
+        if args.command == "train":
+            from .training.cli import run_train
+
+            return run_train(args)
         if args.sample:
             if args.input or args.output:
                 raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")

@@ -94,7 +94,9 @@ def motion_kernel(
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def blur_image(image: np.ndarray, kernel: np.ndarray, channel_axis: int | None = None) -> np.ndarray:
+def blur_image(
+    image: np.ndarray, kernel: np.ndarray, channel_axis: int | None = None
+) -> np.ndarray:
     """Convolve a float image with ``kernel`` (reflecting at the borders), per channel."""
     img = np.asarray(image, np.float32)
     if channel_axis is not None:

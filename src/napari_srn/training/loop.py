@@ -1,0 +1,685 @@
+"""The training loop behind ``napari_srn.train`` and ``napari-srn train``.
+
+The paper's recipe (Tao et al., CVPR 2018) by default: the multi-scale Euclidean loss (the sum
+over scales of the mean squared error against the sharp image bilinearly resized to that
+scale, kappa_i = 1), Adam at 1e-4 with polynomial decay (power 0.3) to zero over the run.
+
+A run directory holds::
+
+    config.yaml         the resolved config (every field; reusable with --config)
+    checkpoint.pt       model, optimizer, scheduler, loss scaler, step, RNG states (resume)
+    train.csv           step, epoch, loss, lr, steps/s, share of time waiting for data, wall s
+    val.csv             step, PSNR and SSIM of the output and of the blurred input
+    progress.png        loss and validation PSNR against steps
+    model.safetensors   the final weights with a filled model card (load_model / deblur)
+
+Resuming continues exactly: the data stream is a function of (seed, step) (see
+:mod:`.data`), and the checkpoint holds every other state, so the losses after a resume equal
+those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import logging
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..model.config import SRNConfig
+from ..model.srn import SRN, resize
+from ..model.weights import ModelCard, load_model, resolve_device, save_model
+from .config import CONFIG_FILE, MODEL_FIELDS, RUN_ONLY_FIELDS, TrainConfig, dump_config
+from .data import (
+    DataSource,
+    TrainSet,
+    ValSet,
+    default_workers,
+    find_data,
+    make_loader,
+    split,
+)
+from .plot import plot_progress
+from .synth import ShakeParams
+
+__all__ = [
+    "CHECKPOINT",
+    "TrainProgress",
+    "TrainResult",
+    "evaluate",
+    "multiscale_loss",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+WEIGHTS = "model.safetensors"
+TRAIN_LOG = "train.csv"
+VAL_LOG = "val.csv"
+PLOT = "progress.png"
+RUN_FILES = (CONFIG_FILE, CHECKPOINT, WEIGHTS, TRAIN_LOG, VAL_LOG, PLOT)
+TRAIN_COLUMNS = ("step", "epoch", "loss", "lr", "steps_per_s", "data_wait", "wall_s")
+VAL_COLUMNS = ("step", "psnr", "ssim", "psnr_input", "ssim_input", "images", "wall_s")
+CHECKPOINT_FORMAT = "napari-srn-train-checkpoint"
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """What the callback of :func:`train` receives (every ``log_every`` steps and after each
+    validation, where ``val`` is set)."""
+
+    step: int
+    steps: int
+    loss: float
+    lr: float
+    steps_per_s: float
+    data_wait: float  # share of the wall time spent waiting for the data loader
+    eta_s: float
+    val: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    weights: Path | None  # None when stopped early (the checkpoint can be resumed)
+    checkpoint: Path
+    step: int
+    metrics: dict[str, Any]
+    wall_time_s: float
+    steps_per_s: float  # this session's mean, data loading included
+    data_wait: float  # share of this session's time spent waiting for data
+    stopped: bool
+
+
+class PolyDecay:
+    """``(1 - step / steps) ** power``: the authors' polynomial decay to zero."""
+
+    def __init__(self, steps: int, power: float) -> None:
+        self.steps, self.power = steps, power
+
+    def __call__(self, step: int) -> float:
+        return max(0.0, 1.0 - step / self.steps) ** self.power
+
+
+def multiscale_loss(outputs: list[torch.Tensor], sharp: torch.Tensor) -> torch.Tensor:
+    """Sum over scales of the mean squared error against the sharp batch bilinearly resized to
+    each scale (the paper's Eq. 3 with kappa_i = 1, normalised by the number of values)."""
+    total = sharp.new_zeros((), dtype=torch.float32)
+    for out in outputs:
+        target = resize(sharp, tuple(out.shape[-2:]))
+        total = total + F.mse_loss(out.float(), target.float())
+    return total
+
+
+@torch.no_grad()
+def evaluate(
+    model: SRN, dataset: ValSet, device: torch.device, autocast: Callable[[], Any] | None = None
+) -> dict[str, float]:
+    """Mean PSNR and SSIM (scikit-image, data range 1) of the model's output and of the
+    blurred input against the sharp images; PSNR capped at 100 dB for identical images."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    was_training = model.training
+    model.eval()
+    sums = np.zeros(4)
+    for index in range(len(dataset)):
+        blurred, sharp = dataset[index]
+        with autocast() if autocast else contextlib.nullcontext():
+            pred = model(blurred[None].to(device))[0]
+        pred_np = pred.float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
+        sharp_np = sharp.numpy().transpose(1, 2, 0)
+        blurred_np = blurred.numpy().transpose(1, 2, 0)
+        for j, image in enumerate((pred_np, blurred_np)):
+            with np.errstate(divide="ignore"):
+                psnr = peak_signal_noise_ratio(sharp_np, image, data_range=1.0)
+            ssim = structural_similarity(sharp_np, image, data_range=1.0, channel_axis=-1)
+            sums[2 * j] += min(float(psnr), 100.0)
+            sums[2 * j + 1] += float(ssim)
+    model.train(was_training)
+    n = max(1, len(dataset))
+    psnr, ssim, psnr_input, ssim_input = (float(v) for v in sums / n)
+    return {
+        "psnr": psnr,
+        "ssim": ssim,
+        "psnr_input": psnr_input,
+        "ssim_input": ssim_input,
+        "images": float(len(dataset)),
+    }
+
+
+# ------------------------------------------------------------------------------ run folder
+
+
+def _resolve(config: TrainConfig) -> tuple[TrainConfig, SRNConfig, dict[str, torch.Tensor] | None]:
+    """Fill in the architecture (from init_weights or the defaults); check conflicts."""
+    init_state = None
+    base = None
+    if config.init_weights is not None:
+        init = load_model(config.init_weights, device="cpu")
+        base, init_state = init.config, init.state_dict()
+        conflicts = [
+            f"{k}={getattr(config, k)!r} (the weights have {getattr(base, k)!r})"
+            for k in MODEL_FIELDS
+            if getattr(config, k) is not None and getattr(config, k) != getattr(base, k)
+        ]
+        if conflicts:
+            raise ValueError(
+                f"init_weights {config.init_weights!r} fixes the architecture, but the config "
+                f"asks for {', '.join(conflicts)}; drop those fields to fine-tune the weights"
+            )
+    arch = config.model_config(base)
+    resolved = config.replace(**{k: getattr(arch, k) for k in MODEL_FIELDS})
+    return resolved, arch, init_state
+
+
+def _prepare_run_dir(config: TrainConfig, out: Path) -> None:
+    """Refuse to clobber a run; on overwrite, delete only the files a run writes."""
+    ckpt = out / CHECKPOINT
+    if config.resume:
+        if not ckpt.is_file():
+            raise FileNotFoundError(
+                f"resume was asked for but {str(ckpt)!r} does not exist; start the run "
+                "without --resume"
+            )
+        return
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out {str(out)!r} is a file; give a directory for the run")
+    existing = [n for n in RUN_FILES if (out / n).exists()]
+    if existing and not config.overwrite:
+        raise FileExistsError(
+            f"run directory {str(out)!r} already holds {existing}; pass --resume to continue "
+            "it, --overwrite to start it again (deleting them), or another --out"
+        )
+    for name in existing:
+        (out / name).unlink()
+
+
+def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path) -> None:
+    try:
+        old = TrainConfig.from_dict(saved)
+    except ValueError as err:
+        raise ValueError(f"the checkpoint in {str(out)!r} has an unreadable config: {err}") from err
+    diffs = [
+        f"{f.name}: the run has {getattr(old, f.name)!r}, now {getattr(config, f.name)!r}"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RUN_ONLY_FIELDS and getattr(old, f.name) != getattr(config, f.name)
+    ]
+    if diffs:
+        raise ValueError(
+            f"cannot resume {str(out)!r} exactly with a different config:\n  - "
+            + "\n  - ".join(diffs)
+            + "\nResume with the run's own config (napari-srn train --resume --out RUN), or "
+            "start a new run (--init-weights RUN/model.safetensors fine-tunes from it)"
+        )
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    # the legacy global generators are saved too, in case user code (a callback) uses them
+    name, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if device.type == "cuda" else [],
+        "numpy": {
+            "name": name,
+            "key": torch.from_numpy(key.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": [version, list(internal), gauss_next],
+    }
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    key = n["key"].numpy().astype(np.uint32)
+    legacy = (n["name"], key, n["pos"], n["has_gauss"], n["cached_gaussian"])
+    np.random.set_state(legacy)  # noqa: NPY002
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def _save_checkpoint(path: Path, **state: Any) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, **state}, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a broken file
+        raise ValueError(f"cannot read the checkpoint {str(path)!r}: {err}") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a napari-srn training checkpoint")
+    return state
+
+
+# ------------------------------------------------------------------------------ logs
+
+
+def _start_log(path: Path, columns: tuple[str, ...], keep_until: int | None) -> None:
+    """Write the header (fresh run) or drop rows after the checkpoint's step (resume)."""
+    rows: list[list[str]] = []
+    if keep_until is not None and path.is_file():
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            rows = [r for r in reader if r and int(r[0]) <= keep_until]
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _append(path: Path, row: list[Any]) -> None:
+    with path.open("a", newline="") as f:
+        csv.writer(f).writerow(
+            [repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row]
+        )
+
+
+def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
+    """A run's ``train.csv`` or ``val.csv`` as columns of floats."""
+    with Path(path).open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        names = reader.fieldnames or []
+    return {n: [float(r[n]) for r in rows] for n in names}
+
+
+def _replot(out: Path, title: str) -> None:
+    train_log, val_log = read_log(out / TRAIN_LOG), read_log(out / VAL_LOG)
+    plot_progress(
+        out / PLOT,
+        train_log["step"],
+        train_log["loss"],
+        val_log["step"],
+        val_log["psnr"],
+        val_log["psnr_input"],
+        title=title,
+    )
+
+
+# ------------------------------------------------------------------------------ description
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return (
+            f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), "
+            f"torch {torch.__version__}"
+        )
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"CPU {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str) -> str:
+    text = f"{source.describe()}; {n_train} for training; validation: {val}"
+    if source.synthetic:
+        text += (
+            f"; synthetic camera shake: kernels {cfg.shake_size[0]}-{cfg.shake_size[1]} px,"
+            f" path {cfg.shake_length[0]}-{cfg.shake_length[1]} x kernel side, "
+            f"shakiness {cfg.shakiness[0]}-{cfg.shakiness[1]}, gamma {cfg.gamma}, "
+            f"highlight gain {cfg.highlight_gain[0]}-{cfg.highlight_gain[1]}, "
+            f"noise sigma {cfg.noise[0]}-{cfg.noise[1]}, unblurred share "
+            f"{cfg.no_blur_fraction}"
+        )
+    return text + f"; {cfg.crop}x{cfg.crop} crops, batch {cfg.batch_size}"
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def train(
+    config: TrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
+) -> TrainResult:
+    """Train an SRN as ``config`` says; return where the weights and logs are.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run (data, architecture, recipe, output folder). ``config.resume`` continues the
+        run in ``config.out`` exactly from its checkpoint.
+    callback : callable, optional
+        Called with a :class:`TrainProgress` every ``log_every`` steps and after each
+        validation; returning ``False`` stops the run after writing a resumable checkpoint.
+
+    Returns
+    -------
+    TrainResult
+        ``weights`` is ``run_dir / "model.safetensors"`` (a napari-srn weights file with its
+        model card filled in: ``deblur(image, model=result.weights)``), or None when stopped.
+
+    Examples
+    --------
+    >>> from napari_srn import TrainConfig, train  # doctest: +SKIP
+    >>> cfg = TrainConfig(data="photos/", out="runs/small", width=16, crop=128,
+    ...                   batch_size=4, steps=2000)  # doctest: +SKIP
+    >>> result = train(cfg)  # doctest: +SKIP
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(
+            f"config must be a TrainConfig, got {type(config).__name__}; build one "
+            "with TrainConfig(...) or napari_srn.training.config.config_from_file"
+        )
+    cfg, arch, init_state = _resolve(config)
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out).expanduser()
+    _prepare_run_dir(cfg, out)
+    state = _load_checkpoint(out / CHECKPOINT) if cfg.resume else None
+    if state is not None:
+        _check_resume_config(state["config"], cfg, out)
+
+    # -- data (all checks before anything is written) --------------------------------------
+    source = find_data(cfg.data, cfg.data_kind, cfg.blur_dir)
+    train_items, val_items = split(source.items, 0 if cfg.val_data else cfg.val_fraction, cfg.seed)
+    val_source = source
+    if cfg.val_data:
+        val_source = find_data(cfg.val_data, "auto", cfg.blur_dir)
+        val_items = val_source.items
+    shake = ShakeParams.from_config(cfg)
+    common = {"channels": arch.channels, "seed": cfg.seed, "shake": shake}
+    train_set = TrainSet(
+        train_items,
+        crop=cfg.crop,
+        augment=cfg.augment,
+        synthetic=source.synthetic,
+        cache=cfg.image_cache,
+        **common,
+    )
+    val_set = None
+    if val_items:
+        val_set = ValSet(
+            val_items,
+            crop=cfg.val_crop,
+            divisor=arch.divisor,
+            limit=cfg.val_images,
+            synthetic=val_source.synthetic,
+            **common,
+        )
+        val_text = f"{len(val_set)} held-out image(s) from {cfg.val_data or 'the same data'}, " + (
+            f"central {cfg.val_crop}x{cfg.val_crop}" if cfg.val_crop else "whole"
+        )
+    else:
+        val_text = "none"
+        log.warning(
+            "no validation data (val_fraction 0 and no val_data): the model card "
+            "will have no metrics"
+        )
+    workers = default_workers() if cfg.num_workers is None else cfg.num_workers
+    log.info(
+        "data: %s; %d training images, validation: %s; %d loader worker(s); device %s",
+        source.describe(),
+        len(train_set),
+        val_text,
+        workers,
+        device,
+    )
+
+    # -- model, optimiser, schedule ------------------------------------------------------------
+    torch.manual_seed(cfg.seed)
+    model = SRN(arch)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, PolyDecay(cfg.steps, cfg.lr_power))
+    use_amp = cfg.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bfloat16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    def autocast() -> Any:
+        return torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp)
+
+    start, elapsed, last_val, last_loss = 0, 0.0, None, float("nan")
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"], device)
+        start, elapsed = int(state["step"]), float(state["elapsed_s"])
+        last_val = state.get("val") or None
+        last_loss = float(state.get("loss", float("nan")))
+        log.info("resuming %s at step %d of %d", out, start, cfg.steps)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / CONFIG_FILE)
+    _start_log(out / TRAIN_LOG, TRAIN_COLUMNS, start if state is not None else None)
+    _start_log(out / VAL_LOG, VAL_COLUMNS, start if state is not None else None)
+    title = (
+        f"{out.name}: {arch.channels}-channel SRN width {arch.width}, {cfg.crop} px crops, "
+        f"batch {cfg.batch_size}"
+    )
+
+    def checkpoint(step: int) -> None:
+        _save_checkpoint(
+            out / CHECKPOINT,
+            step=step,
+            elapsed_s=elapsed + time.perf_counter() - t_run,
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            scaler=scaler.state_dict() if scaler.is_enabled() else {},
+            rng=_rng_state(device),
+            config=cfg.to_dict(),
+            val=last_val or {},
+            loss=last_loss,
+        )
+
+    # -- loop --------------------------------------------------------------------------------
+    t_run = time.perf_counter()
+    step, stopped, in_update = start, False, False
+    session_wait = 0.0
+    window_t, window_wait, window_n = t_run, 0.0, 0
+    window_loss = torch.zeros((), dtype=torch.float64, device=device)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        unit="step",
+        desc="train",
+        disable=not cfg.progress,
+        dynamic_ncols=True,
+    )
+    loader = make_loader(
+        train_set,
+        start,
+        cfg.steps,
+        cfg.batch_size,
+        cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    batches = iter(loader)
+    try:
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            blurred, sharp = next(batches)
+            waited = time.perf_counter() - t0
+            window_wait += waited
+            session_wait += waited
+            blurred = blurred.to(device, non_blocking=True)
+            sharp = sharp.to(device, non_blocking=True)
+            lr = optimizer.param_groups[0]["lr"]
+            in_update = True
+            with autocast():
+                outputs = model(blurred, return_all=True)
+            loss = multiscale_loss(outputs, sharp)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.clip_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            in_update = False
+            window_loss += loss.detach().double()
+            window_n += 1
+            bar.update(1)
+            event = None
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                last_loss = float(window_loss) / window_n
+                speed = window_n / max(now - window_t, 1e-9)
+                wait_share = window_wait / max(now - window_t, 1e-9)
+                if not math.isfinite(last_loss):
+                    raise FloatingPointError(
+                        f"the training loss became {last_loss} at step {step}; lower --lr, "
+                        "set --clip-grad-norm, or use --amp-dtype bfloat16"
+                    )
+                wall = elapsed + now - t_run
+                _append(
+                    out / TRAIN_LOG,
+                    [
+                        step,
+                        step * cfg.batch_size / len(train_set),
+                        last_loss,
+                        lr,
+                        speed,
+                        wait_share,
+                        wall,
+                    ],
+                )
+                bar.set_postfix(
+                    loss=f"{last_loss:.4g}",
+                    lr=f"{lr:.2e}",
+                    data=f"{100 * wait_share:.0f}%",
+                    refresh=False,
+                )
+                event = TrainProgress(
+                    step, cfg.steps, last_loss, lr, speed, wait_share, (cfg.steps - step) / speed
+                )
+                window_t, window_wait, window_n = now, 0.0, 0
+                window_loss.zero_()
+            validate = val_set is not None and (
+                (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps
+            )
+            if validate:
+                metrics = evaluate(model, val_set, device, autocast)
+                last_val = {"step": float(step), **metrics}
+                _append(
+                    out / VAL_LOG,
+                    [
+                        step,
+                        metrics["psnr"],
+                        metrics["ssim"],
+                        metrics["psnr_input"],
+                        metrics["ssim_input"],
+                        int(metrics["images"]),
+                        elapsed + time.perf_counter() - t_run,
+                    ],
+                )
+                log.info(
+                    "step %d: validation PSNR %.2f dB (input %.2f), SSIM %.4f (input %.4f)",
+                    step,
+                    metrics["psnr"],
+                    metrics["psnr_input"],
+                    metrics["ssim"],
+                    metrics["ssim_input"],
+                )
+                base = event or TrainProgress(
+                    step, cfg.steps, last_loss, lr, float("nan"), float("nan"), float("nan")
+                )
+                event = dataclasses.replace(base, val=dict(last_val))
+                _replot(out, title)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                checkpoint(step)
+            if event is not None and callback is not None and callback(event) is False:
+                stopped = step < cfg.steps
+                break
+    except KeyboardInterrupt:
+        if not in_update and step > start:
+            checkpoint(step)
+            log.warning(
+                "interrupted at step %d; checkpoint written to %s (continue with --resume)",
+                step,
+                out / CHECKPOINT,
+            )
+        raise
+    finally:
+        bar.close()
+        del batches, loader  # stops the workers
+
+    session_s = time.perf_counter() - t_run
+    checkpoint(step)
+    wall_s = elapsed + session_s
+    session_steps = step - start
+    speed = session_steps / session_s if session_steps else float("nan")
+    wait = session_wait / session_s if session_steps else float("nan")
+    if session_steps and wait > 0.1:
+        log.warning(
+            "the model waited for data %.0f%% of the time; raise num_workers (now %d) "
+            "or image_cache if cores are free",
+            100 * wait,
+            workers,
+        )
+    metrics: dict[str, Any] = {}
+    if last_val:
+        metrics = {
+            "val_psnr": round(last_val["psnr"], 4),
+            "val_ssim": round(last_val["ssim"], 5),
+            "val_psnr_input": round(last_val["psnr_input"], 4),
+            "val_ssim_input": round(last_val["ssim_input"], 5),
+            "val_images": int(last_val["images"]),
+            "val_step": int(last_val["step"]),
+            "val_crop": cfg.val_crop or "whole image",
+        }
+    metrics["train_loss"] = round(last_loss, 6) if math.isfinite(last_loss) else None
+    if (out / TRAIN_LOG).stat().st_size > 0 and session_steps:
+        _replot(out, title)
+    if stopped:
+        log.info("stopped at step %d of %d; continue with --resume", step, cfg.steps)
+        return TrainResult(out, None, out / CHECKPOINT, step, metrics, wall_s, speed, wait, True)
+    card = ModelCard(
+        name=cfg.name or out.name,
+        description=cfg.description
+        or (
+            f"SRN ({arch.channels} channel(s), width {arch.width}, {arch.scales} scales, "
+            f"{arch.res_blocks} ResBlocks, recurrent={arch.recurrent}) trained with "
+            f"`napari-srn train`"
+            + (f", fine-tuned from {cfg.init_weights}" if cfg.init_weights else "")
+        ),
+        training_data=_describe_data(cfg, source, len(train_set), val_text),
+        training_steps=step,
+        wall_time_hours=round(wall_s / 3600, 4),
+        hardware=_hardware(device),
+        metrics=metrics,
+        provisional=cfg.provisional,
+    )
+    save_model(model, out / WEIGHTS, card, half=cfg.half, overwrite=True)
+    log.info("wrote %s (%d steps, %.2f h)", out / WEIGHTS, step, wall_s / 3600)
+    return TrainResult(
+        out, out / WEIGHTS, out / CHECKPOINT, step, metrics, wall_s, speed, wait, False
+    )
