@@ -673,7 +673,7 @@ def train(
         ),
         training_data=_describe_data(cfg, source, len(train_set), val_text),
         training_steps=step,
-        wall_time_hours=round(wall_s / 3600, 4),
+        wall_time_hours=round(wall_s / 3600, 6),
         hardware=_hardware(device),
         metrics=metrics,
         provisional=cfg.provisional,

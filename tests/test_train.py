@@ -1,0 +1,234 @@
+"""The training loop: the loss goes down, resume is exact, outputs are safe and loadable."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import yaml
+from skimage import data as skdata
+
+from napari_srn import ModelCard, TrainConfig, deblur, load_model, save_model, train
+from napari_srn.cli import main
+from napari_srn.training.loop import PolyDecay, multiscale_loss, read_log
+
+from .conftest import tiny_srn
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Six small sharp photos from scikit-image (no download)."""
+    root = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "cat"):
+        image = getattr(skdata, name)()
+        iio.imwrite(root / f"{name}.png", image[::4, ::4][:96, :96])
+    return root
+
+
+def tiny(tmp_path, data, **kw) -> TrainConfig:
+    base = {
+        "data": str(data),
+        "out": str(tmp_path / "run"),
+        "width": 4,
+        "res_blocks": 1,
+        "crop": 32,
+        "batch_size": 2,
+        "steps": 8,
+        "val_crop": 32,
+        "val_every": 4,
+        "log_every": 1,
+        "checkpoint_every": 0,
+        "num_workers": 0,
+        "progress": False,
+        "shake_size": (3, 9),
+        "val_fraction": 0.2,
+    }
+    return TrainConfig(**{**base, **kw})
+
+
+def test_a_few_dozen_steps_lower_the_loss(tmp_path, photos):
+    cfg = tiny(tmp_path, photos, steps=40, lr=2e-3, batch_size=4, val_every=0)
+    result = train(cfg)
+    losses = read_log(result.run_dir / "train.csv")["loss"]
+    assert len(losses) == 40
+    assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:4]), losses
+
+
+def test_resume_continues_exactly(tmp_path, photos):
+    straight = train(tiny(tmp_path / "a", photos))
+    stops = []
+
+    def stop_at_4(progress):
+        stops.append(progress.step)
+        return progress.step < 4
+
+    first = train(tiny(tmp_path / "b", photos), callback=stop_at_4)
+    assert first.stopped and first.weights is None and first.step == 4
+    resumed = train(tiny(tmp_path / "b", photos, resume=True))
+    assert not resumed.stopped and resumed.step == 8
+
+    a, b = read_log(straight.run_dir / "train.csv"), read_log(resumed.run_dir / "train.csv")
+    assert a["step"] == b["step"] == list(range(1, 9))  # rows after the stop were not doubled
+    assert a["loss"][4:] == b["loss"][4:]  # bit for bit, written with repr
+    assert a["lr"] == b["lr"]
+    va, vb = read_log(straight.run_dir / "val.csv"), read_log(resumed.run_dir / "val.csv")
+    assert va["psnr"] == vb["psnr"] and va["step"] == [4.0, 8.0]
+    wa, wb = load_model(straight.weights).state_dict(), load_model(resumed.weights).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_the_output_is_a_weights_file_with_a_filled_card(tmp_path, photos):
+    result = train(tiny(tmp_path, photos, name="tiny-test", half=True))
+    model = load_model(result.weights, device="cpu")
+    card = model.card
+    assert card.name == "tiny-test" and card.training_steps == 8
+    assert "sharp images with synthetic camera shake" in card.training_data
+    assert card.wall_time_hours > 0 and "torch" in card.hardware
+    for key in ("val_psnr", "val_ssim", "val_psnr_input", "val_ssim_input", "val_images"):
+        assert key in card.metrics
+    assert card.metrics["val_images"] == 1  # 6 photos, 20 % held out
+    assert model.config.width == 4
+    image = skdata.camera()[:64, :64]
+    out = deblur(image, model=str(result.weights), progress=False)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    # the run directory holds everything the docs promise
+    for name in ("config.yaml", "checkpoint.pt", "train.csv", "val.csv", "progress.png"):
+        assert (result.run_dir / name).is_file(), name
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["width"] == 4 and saved["scales"] == 3  # resolved, not None
+    assert iio.imread(result.run_dir / "progress.png").ndim == 3
+
+
+def test_runs_are_never_overwritten_without_asking(tmp_path, photos):
+    train(tiny(tmp_path, photos, steps=2, val_every=0))
+    with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
+        train(tiny(tmp_path, photos, steps=2, val_every=0))
+    with pytest.raises(ValueError, match="exactly with a different config") as info:
+        train(tiny(tmp_path, photos, steps=3, width=8, resume=True))
+    assert "steps: the run has 2, now 3" in str(info.value)
+    assert "width: the run has 4, now 8" in str(info.value)
+    again = train(tiny(tmp_path, photos, steps=2, val_every=0, overwrite=True, seed=5))
+    assert (
+        again.step == 2 and yaml.safe_load((again.run_dir / "config.yaml").read_text())["seed"] == 5
+    )
+    with pytest.raises(FileNotFoundError, match="without --resume"):
+        train(tiny(tmp_path / "new", photos, resume=True))
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
+    start = tiny_srn(3, seed=3)
+    path = tmp_path / "start.safetensors"
+    save_model(start, path, ModelCard(name="start", description="test"))
+    cfg = tiny(
+        tmp_path,
+        photos,
+        width=None,
+        res_blocks=None,
+        init_weights=str(path),
+        steps=2,
+        lr=1e-12,
+        val_every=0,
+    )
+    result = train(cfg)
+    tuned = load_model(result.weights).state_dict()
+    for key, value in start.state_dict().items():
+        torch.testing.assert_close(tuned[key], value, rtol=0, atol=1e-8)
+    assert "fine-tuned from" in load_model(result.weights).card.description
+    with pytest.raises(ValueError, match=r"width=8 \(the weights have 4\)"):
+        train(tiny(tmp_path / "c", photos, width=8, res_blocks=None, init_weights=str(path)))
+
+
+def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):
+    for seq in ("s1", "s2", "s3"):
+        for kind in ("sharp", "blur"):
+            (tmp_path / "pairs" / seq / kind).mkdir(parents=True)
+        for i in range(2):
+            sharp = rng.integers(0, 256, (40, 40), dtype=np.uint8)
+            blurred = (sharp.astype(np.uint16) + np.roll(sharp, 3, axis=1)) // 2
+            iio.imwrite(tmp_path / "pairs" / seq / "sharp" / f"{i}.png", sharp)
+            iio.imwrite(tmp_path / "pairs" / seq / "blur" / f"{i}.png", blurred.astype(np.uint8))
+    result = train(
+        tiny(tmp_path, tmp_path / "pairs", channels=1, steps=2, val_fraction=0.3, val_crop=0)
+    )
+    card = load_model(result.weights).card
+    assert "6 blurred/sharp pairs in 3 sequence(s)" in card.training_data
+    assert "4 for training" in card.training_data
+    assert card.metrics["val_images"] == 2 and card.metrics["val_crop"] == "whole image"
+
+
+def test_the_learning_rate_decays_polynomially_to_zero(tmp_path, photos):
+    result = train(
+        tiny(tmp_path, photos, steps=6, lr=1e-3, lr_power=0.3, val_every=0, val_fraction=0)
+    )
+    lrs = read_log(result.run_dir / "train.csv")["lr"]
+    expected = [1e-3 * (1 - s / 6) ** 0.3 for s in range(6)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+    assert PolyDecay(10, 0.3)(10) == 0.0 and PolyDecay(10, 0.3)(12) == 0.0
+    assert result.metrics == {"train_loss": pytest.approx(result.metrics["train_loss"])}
+
+
+def test_multiscale_loss_is_the_sum_of_per_scale_mse():
+    sharp = torch.rand(2, 3, 32, 32)
+    outputs = [torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 32, 32)]
+    expected = sum(
+        torch.mean(
+            (o - torch.nn.functional.interpolate(sharp, size=o.shape[-2:], mode="bilinear")) ** 2
+        )
+        for o in outputs
+    )
+    torch.testing.assert_close(multiscale_loss(outputs, sharp), expected)
+    perfect = [
+        torch.nn.functional.interpolate(sharp, size=o.shape[-2:], mode="bilinear") for o in outputs
+    ]
+    assert float(multiscale_loss(perfect, sharp)) == 0.0
+
+
+def test_cli_trains_writes_the_resolved_config_and_resumes(tmp_path, photos, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": str(photos),
+                "out": str(tmp_path / "run"),
+                "width": 4,
+                "res_blocks": 1,
+                "crop": 32,
+                "batch_size": 2,
+                "steps": 4,
+                "val_crop": 32,
+                "num_workers": 0,
+                "shake_size": [3, 9],
+                "checkpoint_every": 2,
+            }
+        )
+    )
+    assert main(["train", "--config", str(cfg), "--no-progress", "--val-every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "step 4: train loss" in out and "validation (1 images): PSNR" in out
+    assert "model.safetensors" in out
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["val_every"] == 2 and saved["channels"] == 3 and saved["recurrent"] == "none"
+    # a finished run resumes to the same result; a changed one is refused with the fields
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--lr", "1"]) == 1
+    assert "lr: the run has 0.0001, now 1.0" in capsys.readouterr().err
+
+
+def test_a_worker_process_gives_the_same_losses(tmp_path, photos):
+    a = train(tiny(tmp_path / "w0", photos, steps=3, val_every=0, val_fraction=0))
+    b = train(tiny(tmp_path / "w1", photos, steps=3, val_every=0, val_fraction=0, num_workers=1))
+    assert read_log(a.run_dir / "train.csv")["loss"] == read_log(b.run_dir / "train.csv")["loss"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp_dtype", ["bfloat16", "float16"])
+def test_cuda_with_autocast(tmp_path, photos, amp_dtype):
+    result = train(tiny(tmp_path, photos, steps=6, device="cuda", amp_dtype=amp_dtype))
+    assert "CUDA" in load_model(result.weights).card.hardware
+    assert np.isfinite(read_log(result.run_dir / "train.csv")["loss"]).all()
+    resumed = train(
+        tiny(tmp_path, photos, steps=6, device="cuda", amp_dtype=amp_dtype, resume=True)
+    )
+    assert resumed.step == 6
