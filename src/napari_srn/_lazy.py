@@ -165,8 +165,10 @@ def _unpack_prediction(block: np.ndarray, channels: int) -> np.ndarray:
     return y.reshape(*shape[:-3], *y.shape[-3:]).numpy()
 
 
-def _spatial_depth(ndim: int, depth: int) -> dict[int, int]:
-    return {i: (depth if i >= ndim - 2 else 0) for i in range(ndim)}
+def _spatial_depth(chunks: tuple[tuple[int, ...], ...], depth: int) -> dict[int, int]:
+    """Overlap on the spatial axes that have neighbours (a single chunk has none)."""
+    ndim = len(chunks)
+    return {i: (depth if i >= ndim - 2 and len(chunks[i]) > 1 else 0) for i in range(ndim)}
 
 
 def _check_chunks(chunks: tuple[tuple[int, ...], ...], need: int, what: str) -> None:
@@ -245,17 +247,17 @@ def level_graph(
         _downsample_block, 1 << s, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
     )
     _check_chunks(xs.chunks, halo, "the overlap")
-    args, depths = [xs], [_spatial_depth(ndim, halo)]
+    args, depths = [xs], [_spatial_depth(xs.chunks, halo)]
     if pred is not None:
         half = tuple(tuple(c // 2 for c in axis) for axis in cores)
         args.append(pred.rechunk((*pred.chunks[:-2], *half)))
-        depths.append(_spatial_depth(ndim, halo // 2 + 1))
+        depths.append(_spatial_depth(args[-1].chunks, halo // 2 + 1))
         _check_chunks(args[-1].chunks, halo // 2 + 1, "upsampling the coarser level")
         if lstm:
             assert state is not None
             eighth = tuple(tuple(c // 8 for c in axis) for axis in cores)
             args.append(state.rechunk((*state.chunks[:-2], *eighth)))
-            depths.append(_spatial_depth(ndim, halo // 8 + 1))
+            depths.append(_spatial_depth(args[-1].chunks, halo // 8 + 1))
             _check_chunks(args[-1].chunks, halo // 8 + 1, "upsampling the ConvLSTM state")
     if lstm:
         k = 2 * net.lstm.channels  # type: ignore[union-attr]
@@ -332,7 +334,7 @@ def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo)
     return da.map_overlap(
         _generic_block,
         src,
-        depth=_spatial_depth(x.ndim, halo),
+        depth=_spatial_depth(src.chunks, halo),
         boundary="none",
         trim=False,
         allow_rechunk=False,

@@ -43,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="deblur an image file (tif, png, jpg), or the embedded sample with --sample",
         description=(
             "Deblur INPUT into OUTPUT (format from the suffix: .tif for any dtype, .png for "
-            "8/16 bit, .jpg for 8 bit). With --sample OUTPUT_DIR, deblur the embedded blurred "
-            "photo and write blurred.png, deblurred.png and side_by_side.png there."
+            "8/16 bit, .jpg for 8 bit, .zarr for an OME-Zarr image written tile by tile, "
+            "resumable: run the same command again after an interruption). INPUT may be an "
+            "image file or a zarr store (read lazily). With --sample OUTPUT_DIR, deblur the "
+            "embedded blurred photo and write blurred.png, deblurred.png and side_by_side.png."
         ),
     )
     d.add_argument("input", nargs="?", help="image file to deblur")
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="axis of RGB(A) samples: auto (from the file), none, or an integer",
     )
+    d.add_argument(
+        "--axes", default=None,
+        help="names of the input's axes for a .zarr output, e.g. tyx or zyxc "
+        "(default: yx, preceded by t or tz, with c at the channel axis)",
+    )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sub.add_parser("models", help="list the bundled models and what they are")
@@ -89,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_zarr(path: str) -> bool:
+    p = Path(path)
+    return p.suffix.lower() == ".zarr" or (p.is_dir() and any(
+        (p / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")))
+
+
 def _deblur_file(args: argparse.Namespace) -> int:
     from ._deblur import deblur
     from .io import read_image, write_image
@@ -96,11 +109,22 @@ def _deblur_file(args: argparse.Namespace) -> int:
     if not args.input or not args.output:
         raise ValueError("give INPUT and OUTPUT files, or --sample OUTPUT_DIR")
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
-    image, axis = read_image(args.input)
+    if _is_zarr(args.input):
+        image, axis = args.input, None  # a path: read lazily
+    else:
+        image, axis = read_image(args.input)
     if args.channel_axis != "auto":
         axis = args.channel_axis
+    if out.suffix.lower() == ".zarr":
+        from ._to_zarr import deblur_to_zarr
+
+        deblur_to_zarr(image, out, model=args.model, channel_axis=axis,
+                       tile_size=args.tile_size, overlap=args.overlap, device=args.device,
+                       axes=args.axes, overwrite=args.overwrite, progress=not args.no_progress)
+        print(f"wrote {out}")
+        return 0
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
     result = deblur(
         image,
         model=args.model,
@@ -110,6 +134,14 @@ def _deblur_file(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
     )
+    if hasattr(result, "compute"):  # a zarr input: compute the lazy result
+        from dask.diagnostics import ProgressBar
+
+        if args.no_progress:
+            result = result.compute()
+        else:
+            with ProgressBar(out=sys.stderr):
+                result = result.compute()
     write_image(out, result, channel_axis=axis, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
@@ -182,11 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")
             return _deblur_sample(args)
         return _deblur_file(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
         print(f"napari-srn: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("napari-srn: interrupted; no output was written", file=sys.stderr)
+        print("napari-srn: interrupted; image files are not written until complete, and a "
+              ".zarr output resumes if you run the same command again", file=sys.stderr)
         return 130
 
 

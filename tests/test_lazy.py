@@ -1,0 +1,157 @@
+"""Lazy deblurring of dask and zarr arrays."""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from napari_srn import deblur, save_model
+from napari_srn._inference import Runner
+from napari_srn._lazy import lazy_predict
+from napari_srn.model.srn import SRN
+from napari_srn.model.weights import ModelCard
+
+from .conftest import identity_srn, tiny_srn
+from .test_tiling import drain
+
+
+@pytest.mark.parametrize("recurrent", ["none", "convlstm"])
+@pytest.mark.parametrize(("tile", "halo"), [(None, 0), (64, 24), (48, 16)])
+def test_lazy_graph_equals_eager_runner_on_odd_chunks(recurrent, tile, halo, rng):
+    net = tiny_srn(recurrent=recurrent)
+    x = rng.random((2, 3, 160, 208)).astype(np.float32)
+    eager = np.stack([drain(Runner(net, torch.device("cpu"), tile, halo).run(f)) for f in x])
+    lazy = lazy_predict(da.from_array(x, chunks=(1, 3, 50, 70)), net, tile=tile, halo=halo)
+    np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5)
+
+
+def test_style_guide_oracle_arange_with_odd_chunks():
+    """dask-image's test: np.arange(140.0).reshape(10, 14) in (5, 7) chunks, identity model."""
+    image = np.arange(140.0).reshape(10, 14)
+    lazy = deblur(da.from_array(image, chunks=(5, 7)), model=identity_srn(1))
+    assert isinstance(lazy, da.Array) and lazy.dtype == image.dtype and lazy.shape == image.shape
+    np.testing.assert_allclose(lazy.compute(), image, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("shape", "channel_axis", "dtype"),
+    [
+        ((70, 90), None, np.float32),
+        ((2, 70, 90, 3), -1, np.uint8),
+        ((3, 70, 90), 0, np.uint16),
+        ((2, 70, 90, 4), -1, np.uint8),
+        ((2, 2, 70, 90), None, np.float64),
+    ],
+)
+def test_lazy_deblur_equals_eager(shape, channel_axis, dtype, rng):
+    image = (rng.random(shape) * (255 if dtype == np.uint8 else 4000)).astype(dtype)
+    net = tiny_srn(seed=2)
+    eager = deblur(image, model=net, channel_axis=channel_axis, tile_size=32, overlap=8)
+    lazy = deblur(da.from_array(image, chunks=tuple(max(1, n // 3) for n in shape)),
+                  model=net, channel_axis=channel_axis, tile_size=32, overlap=8)
+    assert isinstance(lazy, da.Array)
+    assert lazy.shape == image.shape and lazy.dtype == image.dtype
+    got = lazy.compute()
+    if np.issubdtype(dtype, np.integer):
+        assert np.abs(got.astype(np.int64) - eager).max() <= 1
+    else:
+        np.testing.assert_allclose(got, eager, atol=1e-5 * float(np.ptp(image)))
+
+
+def test_chunks_follow_the_tile_grid(rng):
+    image = da.from_array(rng.random((1000, 600)).astype(np.float32), chunks=(333, 333))
+    lazy = deblur(image, model=tiny_srn(1), tile_size=256)
+    # padded to 1008 x 608 (multiples of 16), cut in regular tiles, cropped back
+    assert lazy.chunks == ((256, 256, 256, 232), (208, 208, 184))
+
+
+class CountingSRN(SRN):
+    """Records the frame (its first pixel value) of every window a level pass sees."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.seen: list[float] = []
+
+    def level(self, x, prev, state=None):
+        self.seen.append(float(x[0, 0, 0, 0]))
+        return super().level(x, prev, state)
+
+
+def test_one_frame_of_a_stack_runs_the_model_only_for_that_frame():
+    net = CountingSRN(tiny_srn().config).eval()
+    stack = np.stack([np.full((96, 96), v, np.float32) for v in (0.1, 0.5, 0.9)])
+    lazy = deblur(da.from_array(stack, chunks=(1, 96, 96)), model=net, tile_size=48, overlap=8)
+    with dask.config.set(scheduler="synchronous"):
+        lazy[1].compute()
+    per_frame = Runner(net, torch.device("cpu"), 48, 8).n_tiles((96, 96))
+    assert len(net.seen) == per_frame
+    assert set(np.round(net.seen, 3)) == {0.5}
+
+
+def test_a_region_runs_only_the_tiles_it_needs(rng):
+    net = CountingSRN(tiny_srn(1).config).eval()
+    image = rng.random((512, 512)).astype(np.float32)
+    lazy = deblur(da.from_array(image, chunks=256), model=net, tile_size=64, overlap=8)
+    with dask.config.set(scheduler="synchronous"):
+        lazy[:32, :32].compute()
+    every = Runner(net, torch.device("cpu"), 64, 8).n_tiles((512, 512))
+    assert 0 < len(net.seen) < every / 4
+
+
+def test_zarr_arrays_and_paths_are_read_lazily(tmp_path, rng):
+    image = rng.integers(0, 256, (2, 48, 64), dtype=np.uint8)
+    v3 = zarr.create_array(str(tmp_path / "v3.zarr"), shape=image.shape, chunks=(1, 24, 32),
+                           dtype="uint8")
+    v3[:] = image
+    v2 = zarr.create_array(str(tmp_path / "v2.zarr"), shape=image.shape, chunks=(1, 24, 32),
+                           dtype="uint8", zarr_format=2)
+    v2[:] = image
+    net = identity_srn(1)
+    for source in (v3, tmp_path / "v3.zarr", str(tmp_path / "v2.zarr")):
+        lazy = deblur(source, model=net)
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_array_equal(lazy.compute(), image)
+
+
+def test_model_by_file_is_loaded_by_reference(tmp_path, rng):
+    path = tmp_path / "id.safetensors"
+    save_model(identity_srn(), path, ModelCard(name="id", description="identity"))
+    image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    lazy = deblur(da.from_array(image), model=str(path), channel_axis=-1)
+    # no task carries the model itself: the graph stays small when pickled
+    import pickle
+
+    assert len(pickle.dumps(dict(lazy.__dask_graph__()))) < 200_000
+    np.testing.assert_array_equal(lazy.compute(), image)
+
+
+@pytest.mark.parametrize(
+    ("source", "exc", "match"),
+    [
+        ("missing.zarr", FileNotFoundError, "does not exist"),
+        ("file.png", TypeError, "is a file, not a zarr store"),
+        ("empty_dir", ValueError, "not a readable zarr store"),
+    ],
+)
+def test_bad_zarr_sources(tmp_path, monkeypatch, source, exc, match):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.png").write_bytes(b"not an image")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(exc, match=match):
+        deblur(source, model=identity_srn(1))
+
+
+def test_wrong_number_of_axes_in_a_store(tmp_path):
+    z = zarr.create_array(str(tmp_path / "line.zarr"), shape=(100,), dtype="float32")
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        deblur(str(tmp_path / "line.zarr"), model=identity_srn(1))
+
+
+def test_tiles_too_small_for_the_overlap_are_refused(rng):
+    image = da.from_array(rng.random((200, 200)).astype(np.float32))
+    with pytest.raises(ValueError, match="larger tile_size or a smaller overlap"):
+        deblur(image, model=tiny_srn(1), tile_size=16, overlap=48)
