@@ -25,6 +25,8 @@ _API = {
     "model_card": ".model.weights",
     "save_model": ".model.weights",
     "blurred_sample": ".sample",
+    "deblur_to_zarr": "._to_zarr",
+    "Cancelled": "._to_zarr",
     "train": ".training.loop",
     "TrainConfig": ".training.config",
 }
