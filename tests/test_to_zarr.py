@@ -1,0 +1,195 @@
+"""deblur_to_zarr: OME-Zarr output, resume after a crash, overwrite rules, a dask cluster."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+from napari_srn import Cancelled, deblur, deblur_to_zarr, save_model
+from napari_srn.cli import main
+from napari_srn.model.srn import SRN
+from napari_srn.model.weights import ModelCard
+
+from .conftest import tiny_srn
+
+
+class Flaky(SRN):
+    """Counts level passes and raises after ``fail_after`` of them (None: never)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.calls = 0
+        self.fail_after: int | None = None
+
+    def level(self, x, prev, state=None):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("injected failure")
+        return super().level(x, prev, state)
+
+
+@pytest.fixture
+def stack(tmp_path, rng):
+    image = rng.integers(0, 256, (2, 100, 140, 3), dtype=np.uint8)
+    z = zarr.create_array(str(tmp_path / "src.zarr"), shape=image.shape, chunks=(1, 50, 50, 3),
+                          dtype="uint8")
+    z[:] = image
+    return image, str(tmp_path / "src.zarr")
+
+
+ARGS = {"channel_axis": -1, "tile_size": 48, "overlap": 16}
+
+
+# ome-zarr's reader uses its own deprecated Scaler internally
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_writes_an_ome_zarr_image_equal_to_the_eager_result(tmp_path, stack):
+    image, src = stack
+    net = tiny_srn()
+    seen = []
+    dest = deblur_to_zarr(src, tmp_path / "out.zarr", model=net, **ARGS,
+                          progress=lambda d, t: seen.append((d, t)))
+    group = zarr.open_group(str(dest), mode="r")
+    attrs = dict(group.attrs)
+    assert attrs["napari_srn"]["status"] == "complete"
+    assert attrs["napari_srn"]["model"]["tile_size"] == 48
+    axes = attrs["ome"]["multiscales"][0]["axes"]
+    assert [a["name"] for a in axes] == ["t", "c", "y", "x"]
+    out = group["0"][:]
+    assert out.shape == (2, 3, 100, 140) and out.dtype == np.uint8
+    assert group["0"].chunks[-2:] == (40, 48)  # the tile grid
+    eager = deblur(image, model=net, **ARGS)
+    assert np.abs(np.moveaxis(out, 1, -1).astype(int) - eager).max() <= 1
+    assert seen[-1][0] == seen[-1][1] > 2
+    assert not (dest / ".napari-srn-work").exists()
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    node = next(iter(Reader(parse_url(str(dest)))()))
+    assert node.data[0].shape == out.shape
+
+
+def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, stack):
+    _, src = stack
+    net = Flaky(tiny_srn().config)
+    net.load_state_dict(tiny_srn().state_dict())
+    whole = deblur_to_zarr(src, tmp_path / "whole.zarr", model=net, **ARGS)
+    per_run = net.calls
+    net.calls, net.fail_after = 0, per_run // 2
+    with pytest.raises(RuntimeError, match="injected failure"):
+        deblur_to_zarr(src, tmp_path / "resumed.zarr", model=net, **ARGS)
+    group = zarr.open_group(str(tmp_path / "resumed.zarr"), mode="r")
+    assert group.attrs["napari_srn"]["status"] == "incomplete"
+    assert "ome" not in group.attrs  # never mistaken for a finished image
+    net.calls, net.fail_after = 0, None
+    deblur_to_zarr(src, tmp_path / "resumed.zarr", model=net, **ARGS)
+    assert 0 < net.calls < per_run  # finished chunks were skipped
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "resumed.zarr" / "0"))[:],
+                                  zarr.open_array(str(whole / "0"))[:])
+    net.calls = 0
+    deblur_to_zarr(src, tmp_path / "resumed.zarr", model=net, **ARGS)  # complete: nothing to do
+    assert net.calls == 0
+
+
+def test_cancel_between_tiles_leaves_a_resumable_store(tmp_path, stack):
+    _, src = stack
+    net = tiny_srn()
+    with pytest.raises(Cancelled, match="resume"):
+        deblur_to_zarr(src, tmp_path / "c.zarr", model=net, **ARGS, cancel=lambda: True)
+    assert zarr.open_group(str(tmp_path / "c.zarr")).attrs["napari_srn"]["status"] == "incomplete"
+    deblur_to_zarr(src, tmp_path / "c.zarr", model=net, **ARGS)
+    assert zarr.open_group(str(tmp_path / "c.zarr")).attrs["napari_srn"]["status"] == "complete"
+
+
+def test_never_overwrites_something_else(tmp_path, stack):
+    _, src = stack
+    dest = tmp_path / "out.zarr"
+    deblur_to_zarr(src, dest, model=tiny_srn(), **ARGS)
+    with pytest.raises(FileExistsError, match="different napari-srn result"):
+        deblur_to_zarr(src, dest, model=tiny_srn(seed=9), **ARGS)
+    deblur_to_zarr(src, dest, model=tiny_srn(seed=9), **ARGS, overwrite=True)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="something else"):
+        deblur_to_zarr(src, other, model=tiny_srn(), **ARGS)
+    assert (other / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("dest", "exc", "match"),
+    [
+        ("no/such/folder/out.zarr", FileNotFoundError, "does not exist"),
+        ("a_file/out.zarr", FileNotFoundError, "does not exist"),
+    ],
+)
+def test_unwritable_destinations(tmp_path, stack, dest, exc, match):
+    _, src = stack
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(exc, match=match):
+        deblur_to_zarr(src, tmp_path / dest, model=tiny_srn(), **ARGS)
+
+
+def test_read_only_destination(tmp_path, stack, monkeypatch):
+    """A folder we may not write into (simulated: root may write anywhere)."""
+    import napari_srn._to_zarr as tz
+
+    _, src = stack
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(zarr, "open_group", refuse)
+    with pytest.raises(PermissionError, match="cannot write"):
+        tz.deblur_to_zarr(src, tmp_path / "ro.zarr", model=tiny_srn(), **ARGS)
+
+
+def test_axes_are_checked_and_channels_move_first(tmp_path, rng):
+    image = rng.integers(0, 4000, (3, 40, 48), dtype=np.uint16)
+    with pytest.raises(ValueError, match="has 2 letters"):
+        deblur_to_zarr(image, tmp_path / "a.zarr", model=tiny_srn(1), axes="yx")
+    dest = deblur_to_zarr(image, tmp_path / "z.zarr", model=tiny_srn(1), axes="zyx")
+    axes = zarr.open_group(str(dest)).attrs["ome"]["multiscales"][0]["axes"]
+    assert [a["name"] for a in axes] == ["z", "y", "x"]
+
+
+def test_cli_writes_zarr_and_resumes(tmp_path, stack, capsys):
+    _, src = stack
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny_srn(), weights, ModelCard(name="tiny", description="test"))
+    args = ["deblur", src, str(tmp_path / "cli.zarr"), "--model", str(weights),
+            "--tile-size", "48", "--overlap", "16", "--channel-axis", "-1", "--no-progress"]
+    assert main(args) == 0
+    assert main(args) == 0  # the same command again: already complete, nothing to do
+    group = zarr.open_group(str(tmp_path / "cli.zarr"), mode="r")
+    assert group.attrs["napari_srn"]["model"]["name"] == "tiny"
+    assert main([*args[:-1], "--model", "default"]) == 1
+    assert "different napari-srn result" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_on_a_local_dask_cluster_loading_the_model_once_per_worker(tmp_path, stack):
+    distributed = pytest.importorskip("distributed")
+    image, src = stack
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny_srn(), weights, ModelCard(name="tiny", description="test"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dest = deblur_to_zarr(src, tmp_path / "dist.zarr", model=str(weights), **ARGS)
+
+        def loads():
+            from napari_srn._lazy import _load_ref
+
+            return _load_ref.cache_info().misses
+
+        per_worker = client.run(loads)
+        lazy = deblur(src, model=str(weights), **ARGS)
+        got = lazy.compute()
+    assert sorted(per_worker.values()) == [1, 1]  # loaded once per worker process
+    local = deblur(image, model=str(weights), **ARGS)
+    assert np.abs(np.moveaxis(zarr.open_array(str(dest / "0"))[:], 1, -1).astype(int)
+                  - local).max() <= 1
+    assert np.abs(got.astype(int) - local).max() <= 1
+    assert isinstance(lazy, da.Array)
