@@ -193,3 +193,16 @@ def test_runs_on_a_local_dask_cluster_loading_the_model_once_per_worker(tmp_path
                   - local).max() <= 1
     assert np.abs(got.astype(int) - local).max() <= 1
     assert isinstance(lazy, da.Array)
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_napari_opens_the_output(tmp_path, rng):
+    """napari reads OME-Zarr through napari-ome-zarr (installed with the [napari] extra)."""
+    reader = pytest.importorskip("napari_ome_zarr")
+    image = rng.integers(0, 256, (2, 64, 80), dtype=np.uint8)
+    dest = deblur_to_zarr(image, tmp_path / "nap.zarr", model=tiny_srn(1), axes="tyx")
+    read = reader.napari_get_reader(str(dest))
+    assert read is not None
+    (data, meta, kind), = read(str(dest))
+    assert kind == "image"
+    assert np.asarray(data[0]).shape == image.shape
