@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -232,3 +235,21 @@ def test_cuda_with_autocast(tmp_path, photos, amp_dtype):
         tiny(tmp_path, photos, steps=6, device="cuda", amp_dtype=amp_dtype, resume=True)
     )
     assert resumed.step == 6
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path, photos):
+    def press_ctrl_c(progress):
+        if progress.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-run, like a real Ctrl-C
+
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path, photos, val_every=0, val_fraction=0), callback=press_ctrl_c)
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    assert read_log(tmp_path / "run" / "train.csv")["step"] == [1, 2, 3]
+    resumed = train(tiny(tmp_path, photos, val_every=0, val_fraction=0, resume=True))
+    straight = train(tiny(tmp_path / "straight", photos, val_every=0, val_fraction=0))
+    assert (
+        read_log(resumed.run_dir / "train.csv")["loss"]
+        == read_log(straight.run_dir / "train.csv")["loss"]
+    )

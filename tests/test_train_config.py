@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -17,6 +18,8 @@ from napari_srn.training.config import (
     config_from_file,
     convert_value,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_are_the_papers_recipe():
@@ -180,3 +183,9 @@ def test_importing_the_train_cli_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_example_configs_are_valid(path):
+    cfg = config_from_file(path)
+    assert cfg.data and cfg.out

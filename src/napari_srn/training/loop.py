@@ -28,6 +28,8 @@ import math
 import os
 import platform
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -361,6 +363,32 @@ def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str)
 # ------------------------------------------------------------------------------ train
 
 
+class _GracefulInterrupt:
+    """The first Ctrl-C (SIGINT) asks the loop to stop after the current step and write a
+    checkpoint; a second one interrupts at once. Only installed in the main thread (a widget
+    running :func:`train` in a worker thread stops it through the callback instead)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning(
+            "Ctrl-C: stopping after this step and writing a checkpoint (press Ctrl-C "
+            "again to stop at once, losing the steps since the last checkpoint)"
+        )
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 def train(
     config: TrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
 ) -> TrainResult:
@@ -501,6 +529,7 @@ def train(
     # -- loop --------------------------------------------------------------------------------
     t_run = time.perf_counter()
     step, stopped, in_update = start, False, False
+    interrupt = _GracefulInterrupt()
     session_wait = 0.0
     window_t, window_wait, window_n = t_run, 0.0, 0
     window_loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -619,6 +648,8 @@ def train(
             if event is not None and callback is not None and callback(event) is False:
                 stopped = step < cfg.steps
                 break
+            if interrupt.requested:
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not in_update and step > start:
             checkpoint(step)
@@ -629,6 +660,7 @@ def train(
             )
         raise
     finally:
+        interrupt.restore()
         bar.close()
         del batches, loader  # stops the workers
 
