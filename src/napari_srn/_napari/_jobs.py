@@ -1,0 +1,158 @@
+"""The work the Deblur (SRN) widget runs in napari's worker threads (no napari, no Qt).
+
+Each job imports the library (and so torch) only when it runs, loads the model once, and returns
+an :class:`Outcome` for the widget to turn into a layer. ``compute_job`` and ``zarr_job`` are
+generators yielding :class:`napari_srn.Progress`, as napari's ``thread_worker`` expects: its
+``quit()`` stops them at the next yield, between tiles. A ``RuntimeError`` (torch raises them)
+is re-raised as :class:`JobFailed`, because superqt's generator worker treats a RuntimeError as
+"worker deleted" and would drop it silently.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["JobFailed", "Outcome", "compute_job", "frame_chunks", "lazy_job", "zarr_job"]
+
+
+class JobFailed(Exception):
+    """A RuntimeError raised inside a job, re-raised as a type the worker reports."""
+
+
+@dataclass
+class Outcome:
+    """A finished job: the result data (an array, or a list of levels) and the model used."""
+
+    data: Any
+    model: dict[str, Any]
+    saved_to: str | None = None
+
+
+def _load(model: Any, device: str | None) -> tuple[Any, dict[str, Any]]:
+    """The model object and what the result layer records about it."""
+    import torch
+
+    from napari_srn import load_model
+
+    net = model if isinstance(model, torch.nn.Module) else load_model(model, device=device)
+    card = getattr(net, "card", None)
+    meta = {
+        "model": getattr(card, "name", None) or type(net).__name__,
+        "model_sha256": getattr(net, "sha256", None),
+        "provisional": bool(getattr(card, "provisional", False)),
+    }
+    if not isinstance(model, torch.nn.Module):
+        meta["model_source"] = str(model)
+    return net, meta
+
+
+def _failed(err: RuntimeError) -> JobFailed:
+    return JobFailed(f"{type(err).__name__}: {err}")
+
+
+def frame_chunks(shape: Sequence[int], rgb: bool) -> tuple[int, ...]:
+    """dask chunks of one whole frame: 1 along every leading axis."""
+    n = 3 if rgb else 2
+    return (1,) * (len(shape) - n) + tuple(shape[-n:])
+
+
+def _as_dask(level: Any, rgb: bool):
+    import dask.array as da
+
+    module = (level.__class__.__module__ or "").split(".")[0]
+    if module in ("dask", "zarr"):
+        return level  # deblur opens these lazily itself
+    return da.from_array(level, chunks=frame_chunks(np.shape(level), rgb))
+
+
+def compute_job(
+    data: Any, *, model: Any, device: str | None, **kwargs: Any
+) -> Generator[Any, None, Outcome]:
+    """Deblur ``data`` in memory with ``iter_deblur``, yielding progress after every tile."""
+    try:
+        from napari_srn import iter_deblur
+
+        net, meta = _load(model, device)
+        result = yield from iter_deblur(np.asarray(data), model=net, device=device, **kwargs)
+    except RuntimeError as err:
+        raise _failed(err) from err
+    return Outcome(result, meta)
+
+
+def lazy_job(
+    levels: Sequence[Any], *, rgb: bool, model: Any, device: str | None, **kwargs: Any
+) -> Outcome:
+    """Build the lazy result of every level (nothing is computed here, apart from the
+    intensity range of an in-memory array when ``in_range`` is None)."""
+    from napari_srn import deblur
+
+    net, meta = _load(model, device)
+    out = [deblur(_as_dask(level, rgb), model=net, device=device, **kwargs) for level in levels]
+    return Outcome(out, meta)
+
+
+def zarr_job(
+    source: Any,
+    dest: str,
+    cancel: threading.Event,
+    *,
+    axes: str,
+    rgb: bool,
+    model: Any,
+    device: str | None,
+    **kwargs: Any,
+) -> Generator[Any, None, Outcome]:
+    """Write ``deblur_to_zarr(source, dest)`` yielding its progress; return the store opened
+    lazily with the source's axis order. Setting ``cancel`` stops it between chunks (the
+    store stays resumable) and raises :class:`napari_srn.Cancelled`."""
+    from napari_srn import Progress, deblur_to_zarr
+    from napari_srn.io.zarr import open_lazy
+
+    try:
+        net, meta = _load(model, device)
+    except RuntimeError as err:
+        raise _failed(err) from err
+    steps: queue.SimpleQueue = queue.SimpleQueue()
+    box: dict[str, Any] = {}
+
+    def write() -> None:
+        try:
+            box["path"] = deblur_to_zarr(
+                _as_dask(source, rgb),
+                dest,
+                model=net,
+                device=device,
+                axes=axes,
+                progress=lambda done, total: steps.put(Progress(done, total)),
+                cancel=cancel.is_set,
+                **kwargs,
+            )
+        except BaseException as err:  # handed to the worker thread below
+            box["error"] = err
+        finally:
+            steps.put(None)
+
+    thread = threading.Thread(target=write, name="napari-srn deblur_to_zarr", daemon=True)
+    thread.start()
+    try:
+        while (step := steps.get()) is not None:
+            yield step
+    finally:  # also when the generator is closed: stop the writer between chunks
+        if thread.is_alive():
+            cancel.set()
+        thread.join()
+    if "error" in box:
+        err = box["error"]
+        if isinstance(err, RuntimeError):
+            raise _failed(err) from err
+        raise err
+    # the store holds the axes in NGFF order (t, c, z, y, x); give them back the layer's order
+    stored = sorted(axes, key="tczyx".index)
+    data = open_lazy(box["path"]).transpose([stored.index(a) for a in axes])
+    return Outcome(data, meta, str(box["path"]))

@@ -1,0 +1,431 @@
+"""What the Deblur (SRN) widget decides, without napari, Qt or torch.
+
+Everything here takes plain values (or any object with a napari layer's attributes) and is
+tested without a viewer: which layers are accepted, compute-now or lazy, the intensity range of
+lazy input, the keyword arguments for the library, the result layer's name and transform, the
+model card shown in the widget, and the remembered settings.
+
+Decisions (documented in ``docs/napari.md``):
+
+* **Mode** ``auto`` deblurs a single in-memory image now (in a worker thread, with progress and
+  Cancel) and everything else lazily: stacks (any leading T/Z axes), dask- or zarr-backed
+  layers and multiscale layers get a dask-backed result whose frames are deblurred when viewed.
+* **Multiscale** layers: lazily, each level is deblurred at its own resolution with one shared
+  intensity range (the full-resolution level, seen when zoomed in, is exactly ``deblur`` of
+  level 0; coarser levels are an overview). Compute now and Save to OME-Zarr use the
+  full-resolution level only.
+* **Intensity range** of lazy (and saved) input: uint8 maps 0..255 and an in-memory array its
+  own min..max, as in ``deblur``. For other dtypes backed by dask or zarr (or multiscale), a
+  min/max pass would read the whole stack, so the layer's contrast limits are used (napari sets
+  them from the first frame viewed; widen them first to keep brighter values, which are
+  otherwise clipped); float limits inside [0, 1] use 0..1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import struct
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEVICES",
+    "MODES",
+    "SETTINGS_ENV",
+    "WEIGHTS_FILE",
+    "LayerInfo",
+    "Plan",
+    "Settings",
+    "bundled_models",
+    "check_layer",
+    "deblur_kwargs",
+    "describe_model",
+    "layer_info",
+    "load_settings",
+    "make_plan",
+    "ngff_axes",
+    "read_card",
+    "result_layer_kwargs",
+    "save_settings",
+    "settings_path",
+]
+
+MODES = ("auto", "compute now", "lazy")
+DEVICES = ("auto", "cpu", "cuda")
+#: The model choice that enables the weights-file picker.
+WEIGHTS_FILE = "weights file..."
+#: Environment variable naming the settings file (tests point it into a temporary folder).
+SETTINGS_ENV = "NAPARI_SRN_SETTINGS"
+
+
+# --------------------------------------------------------------------------- layers
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the widget needs to know about a layer (taken from its attributes)."""
+
+    name: str
+    kind: str  # "image", or the lower-case layer class name ("labels", "points", ...)
+    shape: tuple[int, ...]  # of the full-resolution level
+    dtype: np.dtype
+    rgb: bool = False
+    multiscale: bool = False
+    n_levels: int = 1
+    backing: str = "numpy"  # "numpy", "dask", "zarr" or "other" (of the full-resolution level)
+    contrast_limits: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def frames(self) -> int:
+        """Number of 2-D (gray or colour) frames: the product of the leading axes."""
+        return math.prod(self.shape[: -3 if self.rgb else -2])
+
+
+def layer_info(layer: Any) -> LayerInfo:
+    """Read a :class:`LayerInfo` from a napari layer (or any object with the same attributes)."""
+    cls = layer.__class__  # not type(): napari hands plugins proxies of its layers
+    is_image = any(c.__name__ == "Image" for c in cls.__mro__)
+    multiscale = bool(getattr(layer, "multiscale", False))
+    data = layer.data
+    level0 = data[0] if multiscale else data
+    module = (level0.__class__.__module__ or "").split(".")[0]
+    backing = module if module in ("numpy", "dask", "zarr") else "other"
+    limits = getattr(layer, "contrast_limits", None) or (0.0, 1.0)
+    return LayerInfo(
+        name=str(layer.name),
+        kind="image" if is_image else cls.__name__.lower(),
+        shape=tuple(int(n) for n in np.shape(level0)),
+        dtype=np.dtype(getattr(level0, "dtype", np.float64)),
+        rgb=bool(getattr(layer, "rgb", False)),
+        multiscale=multiscale,
+        n_levels=len(data) if multiscale else 1,
+        backing=backing,
+        contrast_limits=(float(limits[0]), float(limits[1])),
+    )
+
+
+def check_layer(info: LayerInfo) -> None:
+    """Raise ValueError with a message for the user if ``info`` is not a layer to deblur."""
+    if info.kind != "image":
+        article = "an" if info.kind[:1] in "aeiou" else "a"
+        raise ValueError(
+            f"{info.name!r} is {article} {info.kind.capitalize()} layer; Deblur (SRN) works on "
+            "Image layers (gray, RGB, or stacks of them). Choose an image layer"
+        )
+    if info.dtype.kind not in "uif":
+        raise ValueError(
+            f"{info.name!r} has dtype {info.dtype}; Deblur (SRN) needs an integer or "
+            "floating-point image (uint8, uint16, float32, ...)"
+        )
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass
+class Settings:
+    """The widget's choices, remembered between sessions (the output path is not)."""
+
+    model: str = "default"  # a bundled model name, or WEIGHTS_FILE
+    weights: str = ""  # the .safetensors file used when model == WEIGHTS_FILE
+    device: str = "auto"
+    tile_size: int = 0  # 0: automatic
+    mode: str = "auto"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Settings:
+        """Settings from a decoded JSON object; unknown keys and invalid values are dropped."""
+        out = cls()
+        if not isinstance(data, dict):
+            return out
+        valid = {
+            "model": lambda v: isinstance(v, str) and v != "",
+            "weights": lambda v: isinstance(v, str),
+            "device": lambda v: v in DEVICES,
+            "tile_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "mode": lambda v: v in MODES,
+        }
+        for f in fields(cls):
+            value = data.get(f.name)
+            if f.name in data and valid[f.name](value):
+                setattr(out, f.name, value)
+        return out
+
+
+def settings_path() -> Path:
+    """``$NAPARI_SRN_SETTINGS`` if set, else ``widget.json`` in napari-srn's user config dir."""
+    if os.environ.get(SETTINGS_ENV):
+        return Path(os.environ[SETTINGS_ENV]).expanduser()
+    try:
+        from platformdirs import user_config_dir  # a napari dependency
+    except ImportError:  # pragma: no cover - napari always brings platformdirs
+        return Path.home() / ".config" / "napari-srn" / "widget.json"
+    return Path(user_config_dir("napari-srn", appauthor=False)) / "widget.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The remembered settings, or the defaults if there are none or the file is unreadable."""
+    path = settings_path() if path is None else path
+    try:
+        return Settings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return Settings()
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write ``settings`` as JSON (atomically: a temporary file, then a rename)."""
+    path = settings_path() if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(asdict(settings), indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _registry() -> dict[str, Any]:
+    text = (resources.files("napari_srn") / "model" / "weights" / "registry.json").read_text()
+    return json.loads(text)
+
+
+def bundled_models() -> list[str]:
+    """Names of the bundled models, ``"default"`` first (as ``napari_srn.list_models()``,
+    read from the registry without importing torch)."""
+    return ["default", *sorted(_registry()["models"])]
+
+
+def _model_path(name_or_path: str | os.PathLike) -> Path:
+    reg = _registry()
+    name = reg["default"] if str(name_or_path) == "default" else str(name_or_path)
+    if name in reg["models"]:
+        return Path(
+            str(resources.files("napari_srn") / "model" / "weights" / reg["models"][name]["file"])
+        )
+    return Path(name_or_path).expanduser()
+
+
+def read_card(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """The model card stored in a bundled model or a napari-srn ``.safetensors`` file.
+
+    Reads only the file's JSON header (no torch, no tensors), so the widget can show what a
+    model is before anything is loaded. Raises FileNotFoundError or ValueError.
+    """
+    path = _model_path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > 100_000_000:
+                raise ValueError("header too large")
+            header = json.loads(f.read(size))
+        meta = header.get("__metadata__") or {}
+        card = json.loads(meta["card"]) if meta.get("format") == "napari-srn" else None
+    except (OSError, ValueError, KeyError, struct.error, AttributeError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable napari-srn weights file ({err})"
+        ) from err
+    if not isinstance(card, dict):
+        raise ValueError(
+            f"{str(path)!r} is not a napari-srn weights file (save models with "
+            "napari_srn.save_model or napari-srn train)"
+        )
+    return card
+
+
+def describe_model(name_or_path: str | os.PathLike) -> tuple[str, bool]:
+    """``(text, provisional)`` for the widget's model label; an unreadable file is described,
+    not raised (the run itself reports the error)."""
+    if str(name_or_path) in ("", "."):
+        return "Choose a napari-srn .safetensors weights file.", False
+    try:
+        card = read_card(name_or_path)
+    except (OSError, ValueError) as err:
+        return f"Cannot read the model: {err}", False
+    provisional = bool(card.get("provisional", False))
+    name = card.get("name") or Path(str(name_or_path)).stem
+    text = f"{name}: {card.get('description', '').strip()}"
+    if provisional and "provisional" not in text.lower():
+        text = f"PROVISIONAL. {text}"
+    return text, provisional
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do for one layer with given settings."""
+
+    lazy: bool
+    channel_axis: int | None
+    in_range: tuple[float, float] | None
+    levels: str  # "single", "full resolution" (of a multiscale layer) or "each level"
+    save_to: str | None
+    summary: str  # shown in the widget
+
+
+def _lazy_in_range(info: LayerInfo) -> tuple[float, float] | None:
+    if info.dtype == np.uint8 or (info.backing == "numpy" and not info.multiscale):
+        return None  # deblur's own rule: 0..255, or the in-memory array's min..max
+    low, high = info.contrast_limits
+    if info.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return (0.0, 1.0)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{info.name!r} has non-finite contrast limits {info.contrast_limits}")
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def make_plan(
+    info: LayerInfo, settings: Settings, save_to: str | os.PathLike | None = None
+) -> Plan:
+    """Decide compute-now or lazy, the channel axis and the intensity range (see module doc)."""
+    check_layer(info)
+    if settings.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
+    if settings.mode == "auto":
+        lazy = info.multiscale or info.backing != "numpy" or info.frames > 1
+    else:
+        lazy = settings.mode == "lazy"
+    save = str(save_to) if save_to not in (None, "") else None
+    if save is not None and not save.rstrip("/\\").endswith(".zarr"):
+        raise ValueError(f"the OME-Zarr output must be a folder name ending in .zarr, got {save!r}")
+    in_range = _lazy_in_range(info) if (lazy or save) else None
+    if info.multiscale:
+        levels = "each level" if lazy and not save else "full resolution"
+    else:
+        levels = "single"
+
+    layout = "RGB" if info.rgb else "gray"
+    shape = "x".join(str(n) for n in info.shape)
+    what = f"{layout} {info.dtype} {shape}"
+    if info.frames > 1:
+        what += f" ({info.frames} frames)"
+    if info.multiscale:
+        what += f", multiscale ({info.n_levels} levels)"
+    if info.backing in ("dask", "zarr"):
+        what += f", {info.backing}-backed"
+    lines = [what + "."]
+    if save:
+        lines.append(
+            f"Writes {save} (OME-Zarr, full resolution, resumable) with progress and Cancel, "
+            "then shows it from disk."
+        )
+    elif lazy:
+        lines.append("Lazy: adds a result layer at once; a frame is deblurred when you view it.")
+        if levels == "each level":
+            lines.append(
+                "Multiscale: each level is deblurred at its own resolution (zoomed in you see "
+                "the full-resolution result; coarser levels are an overview)."
+            )
+    else:
+        lines.append("Compute now: in the background, with progress and Cancel.")
+        if info.multiscale:
+            lines.append("Multiscale: the full-resolution level only.")
+    if in_range is not None:
+        lines.append(
+            f"Intensities {_fmt(in_range[0])}..{_fmt(in_range[1])} map to the model's 0..1 "
+            "(the layer's contrast limits; brighter or darker values are clipped)."
+            if in_range != (0.0, 1.0)
+            else "Intensities 0..1 are used as they are."
+        )
+    return Plan(lazy, -1 if info.rgb else None, in_range, levels, save, " ".join(lines))
+
+
+def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
+    """Keyword arguments for ``napari_srn.deblur`` / ``iter_deblur`` / ``deblur_to_zarr``."""
+    if settings.model == WEIGHTS_FILE:
+        if not settings.weights or settings.weights == ".":
+            raise ValueError("choose a weights file (.safetensors), or a bundled model")
+        model: str = str(Path(settings.weights).expanduser())
+    else:
+        model = settings.model
+    if settings.device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {settings.device!r}")
+    return {
+        "model": model,
+        "device": None if settings.device == "auto" else settings.device,
+        "tile_size": settings.tile_size or None,
+        "channel_axis": plan.channel_axis,
+        "in_range": plan.in_range,
+    }
+
+
+def ngff_axes(axis_labels: Any, ndim: int, rgb: bool) -> str:
+    """OME-NGFF axis names for a layer's data: its axis labels if they are t/z/y/x letters,
+    else ``yx`` preceded by ``t`` or ``tz``; ``c`` last for RGB."""
+    spatial_ndim = ndim - 1 if rgb else ndim
+    labels = [str(a).lower() for a in (axis_labels or ())]
+    if (
+        len(labels) == spatial_ndim
+        and set(labels) <= set("tzyx")
+        and len(set(labels)) == len(labels)
+        and labels[-2:] == ["y", "x"]
+    ):
+        names = "".join(labels)
+    else:
+        lead = spatial_ndim - 2
+        if lead > 2:
+            raise ValueError(
+                f"cannot name {lead} leading axes for OME-Zarr; name the layer's axes t, z, y, x "
+                "(napari's axis labels) or deblur without saving"
+            )
+        names = ("", "t", "tz")[lead] + "yx"
+    return names + ("c" if rgb else "")
+
+
+# --------------------------------------------------------------------------- result layer
+
+
+def result_layer_kwargs(layer: Any, model_meta: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """``viewer.add_image`` keyword arguments for the result of deblurring ``layer``.
+
+    Named after the source (``"<name> (deblurred)"``), with its transform (scale, translate,
+    rotate, shear, affine), units, axis labels, display settings (colormap, contrast limits,
+    gamma, blending) and metadata, plus ``metadata["napari_srn"]`` recording the model and
+    settings. Passing the contrast limits also keeps napari from reading a lazy result to find
+    them.
+    """
+    info = layer_info(layer)
+    meta = dict(getattr(layer, "metadata", None) or {})
+    meta["napari_srn"] = {
+        **model_meta,
+        "source_layer": info.name,
+        "mode": "lazy" if plan.lazy else "compute now",
+        "levels": plan.levels,
+        "in_range": None if plan.in_range is None else list(plan.in_range),
+        "saved_to": plan.save_to,
+    }
+    kwargs: dict[str, Any] = {
+        "name": f"{info.name} (deblurred)",
+        "rgb": info.rgb,
+        "multiscale": plan.levels == "each level",
+        "contrast_limits": list(info.contrast_limits),
+        "metadata": meta,
+    }
+    for attr in ("scale", "translate", "rotate", "shear", "units", "axis_labels"):
+        value = getattr(layer, attr, None)
+        if value is not None:
+            kwargs[attr] = value
+    affine = getattr(layer, "affine", None)
+    if affine is not None:
+        kwargs["affine"] = np.asarray(getattr(affine, "affine_matrix", affine))
+    for attr in ("colormap", "gamma", "blending"):
+        with contextlib.suppress(AttributeError):
+            kwargs[attr] = getattr(layer, attr)
+    if info.rgb:
+        kwargs.pop("colormap", None)
+    return kwargs

@@ -1,0 +1,280 @@
+"""The "Deblur (SRN)" dock widget (contributed in ``napari.yaml``).
+
+A thin skin: the decisions live in :mod:`._logic` and the work in :mod:`._jobs`, which run in
+napari's worker threads. Nothing here imports torch; the first run does.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from . import _jobs, _logic
+
+__all__ = ["DeblurWidget"]
+
+
+class DeblurWidget(Container):
+    """Deblur an image layer with SRN-DeblurNet: now (with progress and Cancel) or lazily.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer whose image layers are offered, and where the result layer goes.
+
+    Attributes
+    ----------
+    model_object : torch.nn.Module or None
+        For scripts and tests: a loaded model that replaces the model choice.
+    worker : the running napari worker, or None.
+    last_outcome : str or None
+        ``"added"``, ``"cancelled"`` or ``"failed"``: how the last run ended.
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self.model_object: Any = None
+        self.worker: Any = None
+        self.last_outcome: str | None = None
+        self._cancel = threading.Event()
+        s = _logic.load_settings()
+        models = [*_logic.bundled_models(), _logic.WEIGHTS_FILE]
+
+        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.model = ComboBox(
+            label="model", choices=models, value=s.model if s.model in models else "default"
+        )
+        self.weights = FileEdit(label="weights", mode="r", filter="*.safetensors")
+        if s.weights:
+            self.weights.value = s.weights
+        self.card = Label(label="")
+        self.device = ComboBox(label="device", choices=_logic.DEVICES, value=s.device)
+        self.tile_size = SpinBox(label="tile size", min=0, max=8192, step=16, value=s.tile_size)
+        self.tile_size.tooltip = "Pixels per model call (0: automatic, from free memory)"
+        self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
+        self.mode.tooltip = (
+            "auto: compute a single in-memory image now; stacks, dask/zarr and multiscale "
+            "layers lazily (each frame when viewed)"
+        )
+        self.save = CheckBox(text="save to OME-Zarr", value=False)
+        self.save_path = FileEdit(label="output", mode="w", filter="*.zarr")
+        self.plan = Label(label="")
+        self.run_button = PushButton(text="Deblur")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="", value=0, visible=False)
+        for label in (self.card, self.plan):
+            label.native.setWordWrap(True)
+        self.tile_size.native.setSpecialValueText("auto")
+        self.extend(
+            [
+                self.layer,
+                self.model,
+                self.weights,
+                self.card,
+                self.device,
+                self.tile_size,
+                self.mode,
+                self.save,
+                self.save_path,
+                self.plan,
+                self.run_button,
+                self.cancel_button,
+                self.progress,
+            ]
+        )
+
+        self.run_button.changed.connect(lambda: self.run())
+        self.cancel_button.changed.connect(self.cancel)
+        self.changed.connect(self._refresh)
+        events = self._viewer.layers.events
+        for event in (events.inserted, events.removed, events.moved):
+            event.connect(self.reset_choices)
+        events.inserted.connect(self._watch_layer)
+        for layer in self._viewer.layers:
+            self._watch_layer(layer)
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Image):
+            self.layer.value = active
+        self._refresh()
+
+    # ------------------------------------------------------------------ state
+
+    def _image_layers(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _watch_layer(self, event_or_layer: Any) -> None:
+        layer = getattr(event_or_layer, "value", event_or_layer)
+        layer.events.name.connect(self.reset_choices)
+        layer.events.contrast_limits.connect(self._refresh)
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress."""
+        return self.worker is not None
+
+    def settings(self) -> _logic.Settings:
+        """The current choices as :class:`~._logic.Settings`."""
+        weights = self.weights.value
+        return _logic.Settings(
+            model=self.model.value,
+            weights=str(weights) if weights and str(weights) != "." else "",
+            device=self.device.value,
+            tile_size=int(self.tile_size.value),
+            mode=self.mode.value,
+        )
+
+    def _save_target(self) -> str | None:
+        path = self.save_path.value
+        return str(path) if self.save.value and path and str(path) != "." else None
+
+    def _refresh(self, *_: Any) -> None:
+        s = self.settings()
+        use_file = s.model == _logic.WEIGHTS_FILE
+        self.weights.visible = use_file
+        self.save_path.visible = self.save.value
+        text, provisional = _logic.describe_model(s.weights if use_file else s.model)
+        self.card.value = text
+        self.card.native.setStyleSheet("color: #e0a030;" if provisional else "")
+        layer = self.layer.value
+        if layer is None:
+            self.plan.value = "Open or choose an image layer."
+            return
+        try:
+            plan = _logic.make_plan(_logic.layer_info(layer), s, self._save_target())
+        except ValueError as err:
+            self.plan.value = str(err)
+        else:
+            self.plan.value = plan.summary
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, layer: Any = None) -> None:
+        """Deblur ``layer`` (default: the chosen image layer) with the current settings.
+
+        Problems are shown as napari notifications; the result arrives as a new layer.
+        """
+        if self.running:
+            show_info("Deblur (SRN) is already running; cancel it first")
+            return
+        layer = self.layer.value if layer is None else layer
+        if layer is None:
+            show_error("Deblur (SRN): open or choose an image layer first")
+            return
+        settings = self.settings()
+        try:
+            info = _logic.layer_info(layer)
+            plan = _logic.make_plan(info, settings, self._save_target())
+            kwargs = _logic.deblur_kwargs(settings, plan)
+            if plan.save_to:
+                axes = _logic.ngff_axes(
+                    getattr(layer, "axis_labels", None), len(info.shape), info.rgb
+                )
+        except (ValueError, TypeError) as err:
+            show_error(f"Deblur (SRN): {err}")
+            return
+        try:
+            _logic.save_settings(settings)
+        except OSError as err:
+            show_warning(f"Deblur (SRN) could not remember its settings: {err}")
+        if self.model_object is not None:
+            kwargs["model"] = self.model_object
+
+        levels = list(layer.data) if info.multiscale else [layer.data]
+        self._cancel = threading.Event()
+        if plan.save_to:
+            worker = create_worker(
+                _jobs.zarr_job, levels[0], plan.save_to, self._cancel,
+                axes=axes, rgb=info.rgb, **kwargs,
+                _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
+                _ignore_errors=True,
+            )  # fmt: skip
+        elif plan.lazy:
+            worker = create_worker(
+                _jobs.lazy_job, levels if plan.levels == "each level" else levels[:1],
+                rgb=info.rgb, **kwargs,
+                _progress={"desc": f"Preparing lazy deblur of {info.name}"}, _start_thread=False,
+                _ignore_errors=True,
+            )  # fmt: skip
+        else:
+            worker = create_worker(
+                _jobs.compute_job, levels[0], **kwargs,
+                _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
+                _ignore_errors=True,
+            )  # fmt: skip
+        self.worker = worker
+        result_kwargs = {"layer": layer, "plan": plan}
+        if hasattr(worker, "yielded"):
+            worker.yielded.connect(self._on_progress)
+            worker.aborted.connect(self._on_aborted)
+        worker.returned.connect(lambda outcome: self._on_returned(outcome, **result_kwargs))
+        worker.errored.connect(self._on_errored)
+        worker.warned.connect(lambda w: show_warning(f"Deblur (SRN): {w[0]}"))
+        worker.finished.connect(self._on_finished)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress.visible = True
+        self.progress.value, self.progress.max = 0, 0  # busy until the first tile
+        self.last_outcome = None
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop the running job between tiles; no layer is added."""
+        if self.worker is not None:
+            self._cancel.set()
+            self.worker.quit()
+
+    def _on_progress(self, step: Any) -> None:
+        self.progress.max = step.total
+        self.progress.value = step.done
+        pbar = getattr(self.worker, "pbar", None)
+        if pbar is not None:
+            if pbar.total != step.total:
+                pbar.total = step.total
+            pbar.update(step.done - pbar.n)
+
+    def _on_returned(self, outcome: _jobs.Outcome, *, layer: Any, plan: _logic.Plan) -> None:
+        if self._cancel.is_set():  # cancelled after the last tile: still add nothing
+            self._on_aborted()
+            return
+        kwargs = _logic.result_layer_kwargs(layer, outcome.model, plan)
+        data = outcome.data
+        if isinstance(data, list):
+            data = data if kwargs["multiscale"] else data[0]
+        self._viewer.add_image(data, **kwargs)
+        self.last_outcome = "added"
+
+    def _on_errored(self, err: BaseException) -> None:
+        if type(err).__name__ == "Cancelled":  # napari_srn.Cancelled, from the OME-Zarr writer
+            self.last_outcome = "cancelled"
+            show_info(f"Deblur (SRN) cancelled. {err} Run again with the same settings to resume.")
+            return
+        self.last_outcome = "failed"
+        show_error(f"Deblur (SRN) failed: {err}")
+
+    def _on_aborted(self) -> None:
+        self._cancel.set()  # also stops an OME-Zarr writer (napari's own Cancel quits the worker)
+        self.last_outcome = "cancelled"
+        show_info("Deblur (SRN) cancelled; no layer was added")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress.visible = False
+        if self.last_outcome is None:  # a function worker quit before returning
+            self._on_aborted()
