@@ -315,7 +315,7 @@ def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
     return {n: [float(r[n]) for r in rows] for n in names}
 
 
-def _replot(out: Path, title: str) -> None:
+def _replot(out: Path, title: str, steps: int) -> None:
     train_log, val_log = read_log(out / TRAIN_LOG), read_log(out / VAL_LOG)
     plot_progress(
         out / PLOT,
@@ -325,6 +325,7 @@ def _replot(out: Path, title: str) -> None:
         val_log["psnr"],
         val_log["psnr_input"],
         title=title,
+        xlim=(0, steps),
     )
 
 
@@ -525,6 +526,7 @@ def train(
             val=last_val or {},
             loss=last_loss,
         )
+        _replot(out, title, cfg.steps)
 
     # -- loop --------------------------------------------------------------------------------
     t_run = time.perf_counter()
@@ -642,7 +644,7 @@ def train(
                     step, cfg.steps, last_loss, lr, float("nan"), float("nan"), float("nan")
                 )
                 event = dataclasses.replace(base, val=dict(last_val))
-                _replot(out, title)
+                _replot(out, title, cfg.steps)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 checkpoint(step)
             if event is not None and callback is not None and callback(event) is False:
@@ -689,8 +691,6 @@ def train(
             "val_crop": cfg.val_crop or "whole image",
         }
     metrics["train_loss"] = round(last_loss, 6) if math.isfinite(last_loss) else None
-    if (out / TRAIN_LOG).stat().st_size > 0 and session_steps:
-        _replot(out, title)
     if stopped:
         log.info("stopped at step %d of %d; continue with --resume", step, cfg.steps)
         return TrainResult(out, None, out / CHECKPOINT, step, metrics, wall_s, speed, wait, True)

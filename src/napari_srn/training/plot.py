@@ -35,7 +35,16 @@ def _fmt(v: float) -> str:
     return f"{v:g}" if abs(v) >= 1 else f"{v:.3g}"
 
 
-def _panel(draw, x0: int, title: str, xlabel: str, series: list[Series], log_y: bool, font):
+def _panel(
+    draw,
+    x0: int,
+    title: str,
+    xlabel: str,
+    series: list[Series],
+    log_y: bool,
+    font,
+    xlim: tuple[float, float] | None = None,
+):
     left, right, top, bottom = _M
     px0, px1, py0, py1 = x0 + left, x0 + _W - right, top, _H - bottom
     draw.rectangle([px0, py0, px1, py1], outline=(0, 0, 0))
@@ -60,7 +69,7 @@ def _panel(draw, x0: int, title: str, xlabel: str, series: list[Series], log_y: 
     def fy(y: float) -> float:
         return math.log10(y) if log_y else y
 
-    xlo, xhi = min(p[0] for p in pts), max(p[0] for p in pts)
+    xlo, xhi = xlim or (min(p[0] for p in pts), max(p[0] for p in pts))
     ylo, yhi = min(fy(p[1]) for p in pts), max(fy(p[1]) for p in pts)
     if xhi == xlo:
         xlo, xhi = xlo - 1, xhi + 1
@@ -113,8 +122,10 @@ def plot_progress(
     val_psnr: Sequence[float],
     input_psnr: Sequence[float],
     title: str = "",
+    xlim: tuple[float, float] | None = None,
 ) -> Path:
-    """Write a two-panel PNG: training loss (log scale) and validation PSNR against steps."""
+    """Write a two-panel PNG: training loss (log scale) and validation PSNR against steps
+    (both over ``xlim``, e.g. the whole run, when given)."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
@@ -133,6 +144,7 @@ def plot_progress(
         [("loss", steps, losses, (31, 119, 180))],
         True,
         font,
+        xlim,
     )
     _panel(
         sdraw,
@@ -145,6 +157,7 @@ def plot_progress(
         ],
         False,
         font,
+        xlim,
     )
     image.paste(sub, (0, header))
     p = Path(path)
