@@ -55,6 +55,7 @@ __all__ = [
     "result_layer_kwargs",
     "save_settings",
     "settings_path",
+    "worth_showing",
 ]
 
 MODES = ("auto", "compute now", "lazy")
@@ -385,6 +386,13 @@ def ngff_axes(axis_labels: Any, ndim: int, rgb: bool) -> str:
             )
         names = ("", "t", "tz")[lead] + "yx"
     return names + ("c" if rgb else "")
+
+
+def worth_showing(category: type[Warning]) -> bool:
+    """Whether a warning raised in a worker becomes a notification: the library's own
+    (UserWarning, RuntimeWarning) do; third-party deprecations, which napari's worker threads
+    catch too, do not."""
+    return not issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning))
 
 
 # --------------------------------------------------------------------------- result layer

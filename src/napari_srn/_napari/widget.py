@@ -223,7 +223,7 @@ class DeblurWidget(Container):
             worker.aborted.connect(self._on_aborted)
         worker.returned.connect(lambda outcome: self._on_returned(outcome, **result_kwargs))
         worker.errored.connect(self._on_errored)
-        worker.warned.connect(lambda w: show_warning(f"Deblur (SRN): {w[0]}"))
+        worker.warned.connect(self._on_warning)
         worker.finished.connect(self._on_finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
@@ -265,6 +265,11 @@ class DeblurWidget(Container):
             return
         self.last_outcome = "failed"
         show_error(f"Deblur (SRN) failed: {err}")
+
+    def _on_warning(self, warning: tuple) -> None:  # warnings.showwarning's arguments
+        message, category = warning[:2]
+        if _logic.worth_showing(category):
+            show_warning(f"Deblur (SRN): {message}")
 
     def _on_aborted(self) -> None:
         self._cancel.set()  # also stops an OME-Zarr writer (napari's own Cancel quits the worker)

@@ -1,0 +1,482 @@
+"""The Deblur (SRN) widget's decisions and jobs, tested without napari or Qt.
+
+``napari_srn._napari._logic`` (layers -> plan, settings, model card) and ``._jobs`` (what runs in
+napari's worker threads) import neither napari nor Qt; the widget itself is tested in a real
+viewer in test_widget.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from types import SimpleNamespace
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from napari_srn import Cancelled, ModelCard, Progress, deblur, list_models, model_card, save_model
+from napari_srn._napari import _jobs, _logic
+from napari_srn._napari._logic import Settings
+
+from .conftest import tiny_srn
+from .test_lazy import CountingSRN
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv(_logic.SETTINGS_ENV, str(tmp_path / "settings" / "widget.json"))
+
+
+# stand-ins for napari's layer classes: layer_info looks at class names, not napari types
+class Image(SimpleNamespace):
+    pass
+
+
+class Labels(SimpleNamespace):
+    pass
+
+
+class Points(SimpleNamespace):
+    pass
+
+
+def image(data, *, rgb=False, multiscale=False, contrast_limits=(0.0, 1.0), **kw):
+    return Image(
+        data=data,
+        name=kw.pop("name", "img"),
+        rgb=rgb,
+        multiscale=multiscale,
+        contrast_limits=list(contrast_limits),
+        **kw,
+    )
+
+
+def info_of(data, **kw):
+    return _logic.layer_info(image(data, **kw))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def test_layer_info_reads_shape_dtype_backing_and_levels():
+    gray = info_of(np.zeros((4, 30, 40), np.uint16), contrast_limits=(10, 900))
+    assert (gray.kind, gray.shape, gray.dtype, gray.frames) == ("image", (4, 30, 40), "uint16", 4)
+    assert (gray.backing, gray.multiscale, gray.contrast_limits) == ("numpy", False, (10.0, 900.0))
+    rgb = info_of(da.zeros((2, 30, 40, 3), np.uint8), rgb=True)
+    assert (rgb.backing, rgb.frames) == ("dask", 2)
+    z = info_of(zarr.zeros((30, 40), dtype="f4"))
+    assert (z.backing, z.frames) == ("zarr", 1)
+    pyramid = [np.zeros((64, 64), np.float32), np.zeros((32, 32), np.float32)]
+    multi = info_of(pyramid, multiscale=True)
+    assert (multi.shape, multi.n_levels, multi.multiscale) == ((64, 64), 2, True)
+    assert _logic.layer_info(image([1, 2], name="x")).backing == "other"
+
+
+@pytest.mark.parametrize(
+    ("layer", "kind"),
+    [
+        (Labels(data=np.zeros((8, 8), np.int32), name="cells"), "Labels"),
+        (Points(data=np.zeros((3, 2)), name="spots"), "Points"),
+    ],
+)
+def test_labels_and_points_layers_are_refused(layer, kind):
+    info = _logic.layer_info(layer)
+    with pytest.raises(ValueError, match=rf"a {kind} layer; Deblur \(SRN\) works on Image layers"):
+        _logic.check_layer(info)
+    with pytest.raises(ValueError, match="Image layers"):
+        _logic.make_plan(info, Settings())
+
+
+def test_bool_image_is_refused():
+    with pytest.raises(ValueError, match="dtype bool"):
+        _logic.check_layer(info_of(np.zeros((8, 8), bool)))
+
+
+# --------------------------------------------------------------------------- plan
+
+U8, U16, F32 = np.uint8, np.uint16, np.float32
+
+
+@pytest.mark.parametrize(
+    ("data", "rgb", "mode", "lazy", "cax"),
+    [
+        (np.zeros((32, 32), U8), False, "auto", False, None),
+        (np.zeros((32, 32, 3), U8), True, "auto", False, -1),
+        (np.zeros((32, 32, 4), U16), True, "auto", False, -1),
+        (np.zeros((1, 32, 32), F32), False, "auto", False, None),  # one frame
+        (np.zeros((5, 32, 32), U16), False, "auto", True, None),  # a stack
+        (np.zeros((2, 3, 32, 32, 3), U8), True, "auto", True, -1),  # T, Z, RGB
+        (da.zeros((32, 32), dtype=U8), False, "auto", True, None),  # dask-backed
+        (zarr.zeros((32, 32), dtype="u2"), False, "auto", True, None),  # zarr-backed
+        (np.zeros((5, 32, 32), U16), False, "compute now", False, None),
+        (np.zeros((32, 32), F32), False, "lazy", True, None),
+    ],
+)
+def test_plan_mode_and_channel_axis(data, rgb, mode, lazy, cax):
+    plan = _logic.make_plan(info_of(data, rgb=rgb), Settings(mode=mode))
+    assert (plan.lazy, plan.channel_axis, plan.levels, plan.save_to) == (lazy, cax, "single", None)
+    assert ("Lazy" in plan.summary) is lazy
+    assert ("Compute now" in plan.summary) is not lazy
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "mode", "expected"),
+    [
+        # deblur's own rule: uint8 is 0..255, an in-memory array its own min..max
+        (da.zeros((3, 8, 8), dtype=U8), (0, 255), "lazy", None),
+        (np.zeros((3, 8, 8), U16), (100, 4000), "lazy", None),
+        # dask/zarr-backed: the layer's contrast limits, never a pass over the data
+        (da.zeros((3, 8, 8), dtype=U16), (100, 4000), "lazy", (100.0, 4000.0)),
+        (zarr.zeros((3, 8, 8), dtype="i2"), (-5, 5), "lazy", (-5.0, 5.0)),
+        (da.zeros((3, 8, 8), dtype=F32), (0.1, 0.7), "lazy", (0.0, 1.0)),
+        (da.zeros((3, 8, 8), dtype=F32), (-2.0, 7.5), "lazy", (-2.0, 7.5)),
+        (da.zeros((3, 8, 8), dtype=U16), (7, 7), "lazy", (7.0, 8.0)),
+        # compute now reads the whole array anyway: deblur's rule
+        (da.zeros((3, 8, 8), dtype=U16), (100, 4000), "compute now", None),
+    ],
+)
+def test_lazy_intensity_range(data, limits, mode, expected):
+    plan = _logic.make_plan(info_of(data, contrast_limits=limits), Settings(mode=mode))
+    assert plan.in_range == expected
+    if expected not in (None, (0.0, 1.0)):
+        assert "contrast limits" in plan.summary
+
+
+def test_multiscale_plan_lazy_each_level_else_full_resolution():
+    pyramid = [da.zeros((64, 64), dtype=U16), da.zeros((32, 32), dtype=U16)]
+    info = info_of(pyramid, multiscale=True, contrast_limits=(0, 500))
+    lazy = _logic.make_plan(info, Settings())
+    assert (lazy.lazy, lazy.levels, lazy.in_range) == (True, "each level", (0.0, 500.0))
+    assert "each level is deblurred at its own resolution" in lazy.summary
+    now = _logic.make_plan(info, Settings(mode="compute now"))
+    assert (now.lazy, now.levels) == (False, "full resolution")
+    assert "full-resolution level only" in now.summary
+    saved = _logic.make_plan(info, Settings(), save_to="out.zarr")
+    assert (saved.levels, saved.save_to) == ("full resolution", "out.zarr")
+    # a multiscale in-memory pyramid still uses the contrast limits (one range for all levels)
+    numpy_pyramid = [np.zeros((64, 64), U16), np.zeros((32, 32), U16)]
+    plan = _logic.make_plan(
+        info_of(numpy_pyramid, multiscale=True, contrast_limits=(0, 9)), Settings()
+    )
+    assert plan.in_range == (0.0, 9.0)
+
+
+def test_save_path_must_be_a_zarr_folder():
+    info = info_of(np.zeros((32, 32), U8))
+    with pytest.raises(ValueError, match=r"ending in \.zarr, got 'out\.tif'"):
+        _logic.make_plan(info, Settings(), save_to="out.tif")
+    plan = _logic.make_plan(info, Settings(), save_to="out.zarr")
+    assert plan.save_to == "out.zarr" and "Writes out.zarr" in plan.summary
+    assert _logic.make_plan(info, Settings(), save_to="").save_to is None
+
+
+def test_deblur_kwargs():
+    plan = _logic.make_plan(info_of(np.zeros((32, 32, 3), U8), rgb=True), Settings())
+    assert _logic.deblur_kwargs(Settings(), plan) == {
+        "model": "default",
+        "device": None,
+        "tile_size": None,
+        "channel_axis": -1,
+        "in_range": None,
+    }
+    custom = Settings(
+        model=_logic.WEIGHTS_FILE, weights="~/m.safetensors", device="cpu", tile_size=64
+    )
+    kwargs = _logic.deblur_kwargs(custom, plan)
+    assert kwargs["model"].endswith("m.safetensors") and not kwargs["model"].startswith("~")
+    assert (kwargs["device"], kwargs["tile_size"]) == ("cpu", 64)
+    with pytest.raises(ValueError, match="choose a weights file"):
+        _logic.deblur_kwargs(Settings(model=_logic.WEIGHTS_FILE), plan)
+
+
+@pytest.mark.parametrize(
+    ("labels", "ndim", "rgb", "expected"),
+    [
+        (None, 2, False, "yx"),
+        (("-2", "-1"), 3, True, "yxc"),
+        (("a", "b", "c"), 3, False, "tyx"),
+        (None, 4, False, "tzyx"),
+        (("Z", "Y", "X"), 3, False, "zyx"),
+        (("t", "z", "y", "x"), 5, True, "tzyxc"),
+    ],
+)
+def test_ngff_axes(labels, ndim, rgb, expected):
+    assert _logic.ngff_axes(labels, ndim, rgb) == expected
+
+
+def test_ngff_axes_refuses_three_unnamed_leading_axes():
+    with pytest.raises(ValueError, match="cannot name 3 leading axes"):
+        _logic.ngff_axes(None, 5, False)
+
+
+def test_result_layer_kwargs_copy_transform_and_record_the_model():
+    src = image(
+        np.zeros((3, 16, 16), U16),
+        name="cells",
+        contrast_limits=(5, 50),
+        scale=np.array([2.0, 0.5, 0.5]),
+        translate=np.array([1.0, 10.0, 20.0]),
+        metadata={"mine": 1},
+        colormap="magma",
+        blending="additive",
+    )
+    plan = _logic.make_plan(_logic.layer_info(src), Settings())
+    kwargs = _logic.result_layer_kwargs(src, {"model": "tiny", "provisional": False}, plan)
+    assert kwargs["name"] == "cells (deblurred)"
+    np.testing.assert_array_equal(kwargs["scale"], [2.0, 0.5, 0.5])
+    np.testing.assert_array_equal(kwargs["translate"], [1.0, 10.0, 20.0])
+    assert (kwargs["colormap"], kwargs["blending"], kwargs["contrast_limits"]) == (
+        "magma",
+        "additive",
+        [5.0, 50.0],
+    )
+    assert (kwargs["rgb"], kwargs["multiscale"]) == (False, False)
+    assert kwargs["metadata"]["mine"] == 1
+    assert kwargs["metadata"]["napari_srn"] == {
+        "model": "tiny",
+        "provisional": False,
+        "source_layer": "cells",
+        "mode": "lazy",
+        "levels": "single",
+        "in_range": None,
+        "saved_to": None,
+    }
+    assert src.metadata == {"mine": 1}  # the source's metadata is not modified
+    rgb = image(np.zeros((16, 16, 3), U8), rgb=True, colormap="gray")
+    rgb_kwargs = _logic.result_layer_kwargs(
+        rgb, {}, _logic.make_plan(_logic.layer_info(rgb), Settings())
+    )
+    assert "colormap" not in rgb_kwargs and rgb_kwargs["rgb"] is True
+
+
+@pytest.mark.parametrize(
+    ("category", "shown"),
+    [
+        (UserWarning, True),
+        (RuntimeWarning, True),
+        (DeprecationWarning, False),
+        (FutureWarning, False),
+    ],
+)
+def test_worker_warnings_worth_showing(category, shown):
+    assert _logic.worth_showing(category) is shown
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_round_trip_through_the_env_path(tmp_path):
+    assert _logic.settings_path() == tmp_path / "settings" / "widget.json"
+    assert _logic.load_settings() == Settings()  # no file yet
+    chosen = Settings(
+        model=_logic.WEIGHTS_FILE,
+        weights="/w.safetensors",
+        device="cpu",
+        tile_size=128,
+        mode="lazy",
+    )
+    path = _logic.save_settings(chosen)
+    assert path == _logic.settings_path() and json.loads(path.read_text())["tile_size"] == 128
+    assert _logic.load_settings() == chosen
+
+
+def test_settings_default_to_the_user_config_dir(monkeypatch):
+    monkeypatch.delenv(_logic.SETTINGS_ENV)
+    path = _logic.settings_path()
+    assert path.name == "widget.json" and "napari-srn" in path.parts
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{not json", "[1, 2]", '{"device": "tpu", "tile_size": -16, "mode": 3, "model": ""}'],
+)
+def test_bad_settings_files_give_defaults(text):
+    _logic.settings_path().parent.mkdir(parents=True)
+    _logic.settings_path().write_text(text)
+    assert _logic.load_settings() == Settings()
+
+
+def test_invalid_values_are_dropped_one_by_one():
+    data = {"device": "cpu", "tile_size": True, "mode": "lazy", "unknown": 1, "weights": 5}
+    assert Settings.from_dict(data) == Settings(device="cpu", mode="lazy")
+
+
+# --------------------------------------------------------------------------- model cards
+
+
+def test_bundled_models_match_the_library():
+    assert _logic.bundled_models() == list_models()
+
+
+def test_card_of_the_default_model_says_it_is_provisional():
+    text, provisional = _logic.describe_model("default")
+    assert provisional and "PROVISIONAL" in text
+    card = model_card("default")
+    assert card.provisional and card.description in text
+    assert _logic.read_card("default")["name"] == card.name
+
+
+def test_card_of_a_weights_file(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_model(tiny_srn(), path, ModelCard(name="tiny", description="a test model"))
+    assert _logic.describe_model(path) == ("tiny: a test model", False)
+    text, _ = _logic.describe_model(tmp_path / "missing.safetensors")
+    assert text.startswith("Cannot read the model") and "does not exist" in text
+    assert _logic.describe_model("")[0].startswith("Choose a napari-srn")
+
+
+def test_read_card_refuses_other_files(tmp_path):
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    with pytest.raises(ValueError, match="not a napari-srn weights file"):
+        _logic.read_card(other)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{nope")
+    with pytest.raises(ValueError, match="not a readable napari-srn weights file"):
+        _logic.read_card(junk)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def drain(gen):
+    steps = []
+    while True:
+        try:
+            steps.append(next(gen))
+        except StopIteration as stop:
+            return steps, stop.value
+
+
+def test_compute_job_yields_tiles_and_returns_deblur_result(rng):
+    image_ = rng.integers(0, 4096, (2, 48, 48), dtype=np.uint16)
+    net = tiny_srn()
+    steps, outcome = drain(
+        _jobs.compute_job(
+            image_, model=net, device=None, tile_size=16, channel_axis=None, in_range=None
+        )
+    )
+    assert (
+        steps and steps[-1].done == steps[-1].total and all(isinstance(s, Progress) for s in steps)
+    )
+    np.testing.assert_array_equal(outcome.data, deblur(image_, model=net, tile_size=16))
+    assert outcome.model == {"model": "SRN", "model_sha256": None, "provisional": False}
+
+
+def test_compute_job_loads_a_named_model_once_and_records_it(tmp_path, rng):
+    path = tmp_path / "tiny.safetensors"
+    sha = save_model(tiny_srn(), path, ModelCard(name="tiny", description="x"))
+    image_ = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    _, outcome = drain(
+        _jobs.compute_job(
+            image_, model=str(path), device="cpu", tile_size=None, channel_axis=-1, in_range=None
+        )
+    )
+    np.testing.assert_array_equal(outcome.data, deblur(image_, model=path, channel_axis=-1))
+    assert outcome.model == {
+        "model": "tiny",
+        "model_sha256": sha,
+        "provisional": False,
+        "model_source": str(path),
+    }
+
+
+def test_compute_job_turns_runtime_errors_into_job_failed(rng):
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    gen = _jobs.compute_job(
+        rng.random((16, 16)).astype(F32),
+        model=Broken(),
+        device=None,
+        tile_size=None,
+        channel_axis=None,
+        in_range=None,
+    )
+    with pytest.raises(_jobs.JobFailed, match="RuntimeError: boom"):
+        drain(gen)
+
+
+def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
+    net = CountingSRN(tiny_srn(1).config).eval()
+    stack = np.stack([np.full((32, 32), v, F32) for v in (0.1, 0.5, 0.9)])
+    outcome = _jobs.lazy_job(
+        [stack, stack[:, ::2, ::2]],
+        rgb=False,
+        model=net,
+        device=None,
+        tile_size=None,
+        channel_axis=None,
+        in_range=(0.0, 1.0),
+    )
+    assert [type(x) for x in outcome.data] == [da.Array, da.Array]
+    assert outcome.data[0].chunks[0] == (1, 1, 1) and net.seen == []
+    with dask.config.set(scheduler="synchronous"):
+        frame = outcome.data[0][2].compute()
+    assert set(np.round(net.seen, 3)) == {0.9}
+    np.testing.assert_allclose(frame, deblur(stack[2], model=net, in_range=(0.0, 1.0)), atol=1e-6)
+
+
+def test_frame_chunks():
+    assert _jobs.frame_chunks((4, 5, 30, 40), rgb=False) == (1, 1, 30, 40)
+    assert _jobs.frame_chunks((4, 30, 40, 3), rgb=True) == (1, 30, 40, 3)
+
+
+# ome-zarr's writer module builds a deprecated Scaler when first imported
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_zarr_job_writes_ome_zarr_and_returns_it_in_the_layer_axis_order(tmp_path, rng):
+    image_ = rng.integers(0, 255, (2, 32, 48, 3), dtype=np.uint8)
+    net = tiny_srn()
+    dest = tmp_path / "out.zarr"
+    steps, outcome = drain(
+        _jobs.zarr_job(
+            image_,
+            str(dest),
+            threading.Event(),
+            axes="tyxc",
+            rgb=True,
+            model=net,
+            device=None,
+            tile_size=None,
+            channel_axis=-1,
+            in_range=None,
+        )
+    )
+    assert steps[-1].done == steps[-1].total and outcome.saved_to == str(dest)
+    assert zarr.open_group(dest, mode="r")["0"].shape == (2, 3, 32, 48)  # NGFF order: t, c, y, x
+    assert outcome.data.shape == image_.shape
+    np.testing.assert_array_equal(
+        outcome.data.compute(), deblur(image_, model=net, channel_axis=-1)
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_zarr_job_cancel_leaves_a_resumable_store(tmp_path, rng):
+    image_ = rng.random((4, 32, 32)).astype(F32)
+    cancel = threading.Event()
+    gen = _jobs.zarr_job(
+        image_,
+        str(tmp_path / "out.zarr"),
+        cancel,
+        axes="tyx",
+        rgb=False,
+        model=tiny_srn(),
+        device=None,
+        tile_size=None,
+        channel_axis=None,
+        in_range=None,
+        batch_size=1,
+    )
+    next(gen)
+    cancel.set()
+    with pytest.raises(Cancelled):
+        drain(gen)
+    attrs = dict(zarr.open_group(tmp_path / "out.zarr", mode="r").attrs)
+    assert attrs["napari_srn"]["status"] == "incomplete"
