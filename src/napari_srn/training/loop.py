@@ -190,8 +190,9 @@ def _resolve(config: TrainConfig) -> tuple[TrainConfig, SRNConfig, dict[str, tor
     return resolved, arch, init_state
 
 
-def _prepare_run_dir(config: TrainConfig, out: Path) -> None:
-    """Refuse to clobber a run; on overwrite, delete only the files a run writes."""
+def _prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
+    """Refuse to clobber a run; return the files to delete on overwrite (only those a run
+    writes; deleted once the data have been checked)."""
     ckpt = out / CHECKPOINT
     if config.resume:
         if not ckpt.is_file():
@@ -199,7 +200,7 @@ def _prepare_run_dir(config: TrainConfig, out: Path) -> None:
                 f"resume was asked for but {str(ckpt)!r} does not exist; start the run "
                 "without --resume"
             )
-        return
+        return []
     if out.exists() and not out.is_dir():
         raise ValueError(f"out {str(out)!r} is a file; give a directory for the run")
     existing = [n for n in RUN_FILES if (out / n).exists()]
@@ -208,8 +209,7 @@ def _prepare_run_dir(config: TrainConfig, out: Path) -> None:
             f"run directory {str(out)!r} already holds {existing}; pass --resume to continue "
             "it, --overwrite to start it again (deleting them), or another --out"
         )
-    for name in existing:
-        (out / name).unlink()
+    return [out / name for name in existing]
 
 
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path) -> None:
@@ -425,7 +425,7 @@ def train(
     cfg, arch, init_state = _resolve(config)
     device = resolve_device(cfg.device)
     out = Path(cfg.out).expanduser()
-    _prepare_run_dir(cfg, out)
+    stale = _prepare_run_dir(cfg, out)
     state = _load_checkpoint(out / CHECKPOINT) if cfg.resume else None
     if state is not None:
         _check_resume_config(state["config"], cfg, out)
@@ -503,6 +503,8 @@ def train(
         last_val = state.get("val") or None
         last_loss = float(state.get("loss", float("nan")))
         log.info("resuming %s at step %d of %d", out, start, cfg.steps)
+    for path in stale:
+        path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / CONFIG_FILE)
     _start_log(out / TRAIN_LOG, TRAIN_COLUMNS, start if state is not None else None)
