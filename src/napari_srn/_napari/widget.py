@@ -120,7 +120,8 @@ class DeblurWidget(Container):
     def _watch_layer(self, event_or_layer: Any) -> None:
         layer = getattr(event_or_layer, "value", event_or_layer)
         layer.events.name.connect(self.reset_choices)
-        layer.events.contrast_limits.connect(self._refresh)
+        if isinstance(layer, Image):  # the lazy intensity range follows the contrast limits
+            layer.events.contrast_limits.connect(self._refresh)
 
     @property
     def running(self) -> bool:
@@ -255,7 +256,10 @@ class DeblurWidget(Container):
         data = outcome.data
         if isinstance(data, list):
             data = data if kwargs["multiscale"] else data[0]
-        self._viewer.add_image(data, **kwargs)
+        # added hidden, then shown: a new layer is sliced at frame 0 before the viewer gives it
+        # the current position, which would deblur frame 0 of a lazy result for nothing
+        layer = self._viewer.add_image(data, **kwargs, visible=False)
+        layer.visible = True
         self.last_outcome = "added"
 
     def _on_errored(self, err: BaseException) -> None:

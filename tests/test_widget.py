@@ -1,0 +1,394 @@
+"""The Deblur (SRN) widget in a real napari viewer (pytest-qt, napari's ``make_napari_viewer``).
+
+Needs a display: ``bash scripts/test.sh`` runs pytest under Xvfb. Tiny random models keep every
+run well under a second; the decisions themselves are tested without napari in
+test_widget_logic.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+import zarr
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.layers import Image
+from napari.utils.notifications import notification_manager
+
+from napari_srn import ModelCard, deblur, save_model
+from napari_srn._napari import _logic
+from napari_srn._napari.sample import SAMPLE_NAME
+from napari_srn._napari.widget import DeblurWidget
+
+from .conftest import tiny_srn
+from .test_lazy import CountingSRN
+
+PLUGIN, WIDGET = "napari-srn", "Deblur (SRN)"
+SCALER = "ignore:Call to deprecated class Scaler:DeprecationWarning"  # ome-zarr's, on import
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv(_logic.SETTINGS_ENV, str(tmp_path / "settings" / "widget.json"))
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)  # through the manifest
+    assert isinstance(widget, DeblurWidget)
+    return viewer, widget
+
+
+def run_and_wait(qtbot, widget, layer=None, timeout=60_000):
+    widget.run(layer)
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout)
+    return widget.last_outcome
+
+
+class Notes:
+    """Notifications shown since creation."""
+
+    def __init__(self):
+        self.start = len(notification_manager.records)
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(n.message) for n in notification_manager.records[self.start :]]
+
+
+# --------------------------------------------------------------------------- compute now
+
+
+def test_widget_adds_the_result_layer_with_the_source_transform(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    data = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    src = viewer.add_image(data, name="photo", scale=(0.5, 2.0), translate=(10, -3), rgb=True)
+    assert widget.layer.value is src
+    assert "Compute now" in widget.plan.value and "RGB uint8 40x56x3" in widget.plan.value
+    net = widget.model_object = tiny_srn()
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["photo (deblurred)"]
+    assert result is viewer.layers[-1] and isinstance(result, Image) and result.rgb
+    np.testing.assert_array_equal(result.data, deblur(data, model=net, channel_axis=-1))
+    np.testing.assert_array_equal(result.scale, src.scale)
+    np.testing.assert_array_equal(result.translate, src.translate)
+    meta = result.metadata["napari_srn"]
+    assert (meta["mode"], meta["source_layer"], meta["provisional"]) == (
+        "compute now",
+        "photo",
+        False,
+    )
+    assert widget.progress.value == widget.progress.max > 0  # every tile reported
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+
+
+def test_layouts_and_dtypes(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    net = widget.model_object = tiny_srn()
+    widget.mode.value = "compute now"
+    cases = {
+        "gray u8": (rng.integers(0, 255, (32, 48), dtype=np.uint8), False),
+        "gray u16": (rng.integers(100, 4000, (32, 48), dtype=np.uint16), False),
+        "gray f32": (rng.random((32, 48), dtype=np.float32), False),
+        "rgba u16": (rng.integers(0, 65535, (32, 32, 4), dtype=np.uint16), True),
+        "t rgb u8": (rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8), True),
+        "tz gray f64": (rng.random((2, 2, 32, 32)) * 7.0, False),
+    }
+    for name, (data, rgb) in cases.items():
+        widget.layer.value = viewer.add_image(data, name=name, rgb=rgb)
+        assert run_and_wait(qtbot, widget) == "added", name
+        out = viewer.layers[f"{name} (deblurred)"].data
+        assert isinstance(out, np.ndarray) and out.dtype == data.dtype and out.shape == data.shape
+        expected = deblur(data, model=net, channel_axis=-1 if rgb else None)
+        np.testing.assert_array_equal(out, expected, err_msg=name)
+
+
+def test_a_weights_file_is_loaded_and_recorded(qtbot, viewer_and_widget, rng, tmp_path):
+    viewer, widget = viewer_and_widget
+    path = tmp_path / "tiny.safetensors"
+    sha = save_model(
+        tiny_srn(1, seed=3), path, ModelCard(name="tiny-gray", description="for tests")
+    )
+    data = rng.integers(0, 1000, (48, 48), dtype=np.uint16)
+    viewer.add_image(data, name="cells")
+    widget.model.value = _logic.WEIGHTS_FILE
+    assert not widget.weights.native.isHidden()
+    widget.weights.value = path
+    assert widget.card.value == "tiny-gray: for tests"
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["cells (deblurred)"]
+    np.testing.assert_array_equal(result.data, deblur(data, model=path))
+    assert result.metadata["napari_srn"]["model_sha256"] == sha
+
+
+def test_the_default_model_is_labelled_provisional(viewer_and_widget):
+    _, widget = viewer_and_widget
+    assert widget.model.value == "default" and widget.weights.native.isHidden()
+    assert "PROVISIONAL" in widget.card.value and "returns its input unchanged" in widget.card.value
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+class SlowCountingSRN(CountingSRN):
+    """10 ms per level call, so that a run lasts seconds and Cancel lands mid-way."""
+
+    def level(self, x, prev, state=None):
+        time.sleep(0.01)
+        return super().level(x, prev, state)
+
+
+def test_cancel_stops_between_tiles_and_adds_nothing(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    net = widget.model_object = SlowCountingSRN(tiny_srn(1).config).eval()
+    viewer.add_image(rng.random((256, 256), dtype=np.float32), name="big")
+    widget.tile_size.value = 32  # 64 tiles per level
+    notes = Notes()
+    widget.run()
+    assert widget.running and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.progress.value > 0, timeout=30_000)
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    assert widget.last_outcome == "cancelled"
+    assert [layer.name for layer in viewer.layers] == ["big"]
+    assert any("cancelled; no layer was added" in m for m in notes.messages)
+    calls = len(net.seen)
+    qtbot.wait(200)
+    assert len(net.seen) == calls  # stopped, not still running in the background
+    assert 0 < calls < widget.progress.max // 2
+    # the next run goes through
+    widget.tile_size.value = 0
+    widget.model_object = tiny_srn(1)
+    assert run_and_wait(qtbot, widget) == "added"
+
+
+# --------------------------------------------------------------------------- lazy
+
+
+def test_lazy_mode_computes_only_the_viewed_frame(qtbot, viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    values = (0.1, 0.3, 0.6, 0.9)
+    stack = np.stack([np.full((48, 48), v, np.float32) for v in values])
+    viewer.add_image(stack, name="stack", contrast_limits=(0, 1))
+    net = widget.model_object = CountingSRN(tiny_srn(1).config).eval()
+    assert widget.mode.value == "auto" and "Lazy" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["stack (deblurred)"]
+    assert isinstance(result.data, da.Array)
+    assert result.metadata["napari_srn"]["mode"] == "lazy"
+
+    def frames_seen() -> set[float]:
+        return {round(v, 3) for v in net.seen}
+
+    step = viewer.dims.current_step[0]
+    assert frames_seen() == {values[step]}  # the frame on screen, nothing else
+    per_frame = len(net.seen)
+    other = (step + 2) % 4
+    viewer.dims.set_current_step(0, other)
+    qtbot.waitUntil(lambda: len(net.seen) >= 2 * per_frame, timeout=30_000)
+    qtbot.wait(100)
+    assert frames_seen() == {values[step], values[other]}
+    assert len(net.seen) == 2 * per_frame
+    np.testing.assert_allclose(
+        np.asarray(result.data[other]), deblur(stack[other], model=net), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("backing", ["dask", "zarr"])
+def test_dask_and_zarr_layers_are_lazy_with_the_contrast_limits_as_range(
+    qtbot, viewer_and_widget, rng, backing, tmp_path
+):
+    viewer, widget = viewer_and_widget
+    data = rng.integers(200, 3000, (3, 32, 32), dtype=np.uint16)
+    if backing == "dask":
+        layer_data = da.from_array(data, chunks=(1, 32, 32))
+    else:
+        layer_data = zarr.open_array(
+            tmp_path / "in.zarr", mode="w", shape=data.shape, chunks=(1, 32, 32), dtype=data.dtype
+        )
+        layer_data[:] = data
+    viewer.add_image(layer_data, name="stack", contrast_limits=(100, 3500))
+    net = widget.model_object = tiny_srn(1)
+    assert "Intensities 100..3500" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["stack (deblurred)"]
+    assert isinstance(result.data, da.Array) and result.data.dtype == np.uint16
+    assert result.metadata["napari_srn"]["in_range"] == [100.0, 3500.0]
+    assert list(result.contrast_limits) == [100, 3500]
+    with dask.config.set(scheduler="synchronous"):
+        frame = result.data[1].compute()
+    np.testing.assert_array_equal(frame, deblur(data[1], model=net, in_range=(100, 3500)))
+
+
+def test_multiscale_lazily_each_level_or_now_the_full_resolution(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    full = rng.integers(0, 1000, (64, 64), dtype=np.uint16)
+    pyramid = [full, full[::2, ::2]]
+    viewer.add_image(pyramid, name="big", multiscale=True, contrast_limits=(0, 1000))
+    net = widget.model_object = tiny_srn(1)
+    assert "each level is deblurred at its own resolution" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    lazy = viewer.layers["big (deblurred)"]
+    assert lazy.multiscale and len(lazy.data) == 2
+    for level, out in zip(pyramid, lazy.data, strict=True):
+        assert isinstance(out, da.Array)
+        with dask.config.set(scheduler="synchronous"):
+            np.testing.assert_array_equal(
+                out.compute(), deblur(level, model=net, in_range=(0, 1000))
+            )
+
+    widget.layer.value = viewer.layers["big"]
+    widget.mode.value = "compute now"
+    assert "full-resolution level only" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    now = viewer.layers[-1]
+    assert not now.multiscale and now.data.shape == (64, 64)
+    np.testing.assert_array_equal(now.data, deblur(full, model=net))
+
+
+# --------------------------------------------------------------------------- OME-Zarr
+
+
+@pytest.mark.filterwarnings(SCALER)
+def test_save_to_ome_zarr_then_show_it_from_disk(qtbot, viewer_and_widget, rng, tmp_path):
+    viewer, widget = viewer_and_widget
+    data = rng.integers(0, 255, (2, 32, 48, 3), dtype=np.uint8)
+    viewer.add_image(data, name="movie", rgb=True)
+    net = widget.model_object = tiny_srn()
+    widget.save.value = True
+    assert not widget.save_path.native.isHidden()
+    dest = tmp_path / "movie_deblurred.zarr"
+    widget.save_path.value = dest
+    assert "OME-Zarr" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["movie (deblurred)"]
+    assert result.metadata["napari_srn"]["saved_to"] == str(dest)
+    assert isinstance(result.data, da.Array) and result.data.shape == data.shape
+    np.testing.assert_array_equal(np.asarray(result.data), deblur(data, model=net, channel_axis=-1))
+    attrs = zarr.open_group(dest, mode="r").attrs.asdict()
+    assert attrs["napari_srn"]["status"] == "complete"
+    # a second run to the same store is refused with a notification, not a traceback
+    notes = Notes()
+    assert run_and_wait(qtbot, widget, viewer.layers["movie (deblurred)"]) == "failed"
+    assert any("Deblur (SRN) failed" in m for m in notes.messages)
+
+
+# ------------------------------------------------------------------- errors, sample, settings
+
+
+@pytest.mark.parametrize("kind", ["labels", "points"])
+def test_labels_and_points_layers_are_refused(qtbot, viewer_and_widget, kind):
+    viewer, widget = viewer_and_widget
+    if kind == "labels":
+        layer = viewer.add_labels(np.zeros((32, 32), np.int32), name="cells")
+    else:
+        layer = viewer.add_points(np.zeros((3, 2)), name="spots")
+    assert widget.layer.choices == ()  # the chooser offers image layers only
+    notes = Notes()
+    widget.run(layer)
+    assert not widget.running and len(viewer.layers) == 1
+    assert notes.messages and f"a {kind.capitalize()} layer" in notes.messages[-1]
+    assert "works on Image layers" in notes.messages[-1]
+
+
+def test_errors_become_notifications(qtbot, viewer_and_widget, rng, tmp_path):
+    viewer, widget = viewer_and_widget
+    viewer.add_image(rng.random((32, 32), dtype=np.float32), name="img")
+    widget.model.value = _logic.WEIGHTS_FILE
+    widget.weights.value = tmp_path / "missing.safetensors"
+    assert widget.card.value.startswith("Cannot read the model")
+    notes = Notes()
+    assert run_and_wait(qtbot, widget) == "failed"
+    assert any("failed" in m and "does not exist" in m for m in notes.messages)
+    assert len(viewer.layers) == 1
+    widget.model.value = "default"
+    widget.device.value = "cuda"  # on a machine without CUDA: library's message, no layer
+    if not _torch_cuda():
+        assert run_and_wait(qtbot, widget) == "failed"
+        assert "CUDA is not available" in notes.messages[-1] and len(viewer.layers) == 1
+    notes = Notes()
+    viewer.layers.clear()
+    widget.run()
+    assert notes.messages[-1] == "Deblur (SRN): open or choose an image layer first"
+
+
+def _torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_sample_data_loads_and_is_offered(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    (layer,) = viewer.open_sample(PLUGIN, "blurred_photo")
+    assert layer.name == SAMPLE_NAME and layer.rgb and layer.data.shape == (512, 512, 3)
+    assert widget.layer.value is layer
+    assert "RGB uint8 512x512x3" in widget.plan.value
+
+
+def test_settings_are_remembered(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    viewer.add_image(rng.random((32, 32), dtype=np.float32), name="img")
+    widget.model_object = tiny_srn()
+    widget.device.value, widget.tile_size.value, widget.mode.value = "cpu", 64, "lazy"
+    assert run_and_wait(qtbot, widget) == "added"
+    saved = json.loads(_logic.settings_path().read_text())
+    assert (saved["device"], saved["tile_size"], saved["mode"]) == ("cpu", 64, "lazy")
+    again = DeblurWidget(viewer)
+    viewer.window.add_dock_widget(again, name="again")
+    assert (again.device.value, again.tile_size.value, again.mode.value) == ("cpu", 64, "lazy")
+    assert again.model.value == "default"
+
+
+# --------------------------------------------------------------------------- import cost
+
+_OPEN_NAPARI = """
+import sys
+import napari
+import numpy as np
+viewer = napari.Viewer(show=False)
+_, widget = viewer.window.add_plugin_dock_widget("napari-srn", "Deblur (SRN)")
+viewer.open_sample("napari-srn", "blurred_photo")
+print("before run:", "torch" in sys.modules)
+widget.model.value = "srn-color-provisional"
+widget.layer.value = viewer.add_image(np.zeros((16, 16), np.uint8), name="tiny")
+widget.mode.value = "lazy"
+widget.run()
+from qtpy.QtWidgets import QApplication
+import time
+t = time.time()
+while widget.running and time.time() - t < 120:
+    QApplication.processEvents()
+    time.sleep(0.01)
+print("after run:", "torch" in sys.modules, widget.last_outcome)
+viewer.close()
+"""
+
+
+def test_opening_napari_with_the_plugin_does_not_import_torch(tmp_path):
+    env = {**os.environ, _logic.SETTINGS_ENV: str(tmp_path / "widget.json")}
+    if not env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    proc = subprocess.run(
+        [sys.executable, "-c", _OPEN_NAPARI],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "before run: False" in lines, proc.stdout
+    assert "after run: True added" in lines, proc.stdout
