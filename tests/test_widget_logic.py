@@ -313,18 +313,23 @@ def test_bundled_models_match_the_library():
 
 
 def test_card_of_the_default_model_says_it_is_provisional():
-    text, provisional = _logic.describe_model("default")
-    assert provisional and "PROVISIONAL" in text
+    short, full, provisional = _logic.describe_model("default")
     card = model_card("default")
-    assert card.provisional and card.description in text
+    assert provisional and card.provisional
+    assert "PROVISIONAL, not trained weights" in short and len(short) < 120
+    assert full == f"{card.name}: {card.description}" and "returns its input unchanged" in full
     assert _logic.read_card("default")["name"] == card.name
 
 
 def test_card_of_a_weights_file(tmp_path):
     path = tmp_path / "tiny.safetensors"
     save_model(tiny_srn(), path, ModelCard(name="tiny", description="a test model"))
-    assert _logic.describe_model(path) == ("tiny: a test model", False)
-    text, _ = _logic.describe_model(tmp_path / "missing.safetensors")
+    assert _logic.describe_model(path) == ("tiny: a test model", "tiny: a test model", False)
+    long = tmp_path / "long.safetensors"
+    save_model(tiny_srn(), long, ModelCard(name="long", description="word " * 60))
+    short, full, _ = _logic.describe_model(long)
+    assert len(short) == 120 and short.endswith("…") and full.startswith(short[:-1])
+    text, _, _ = _logic.describe_model(tmp_path / "missing.safetensors")
     assert text.startswith("Cannot read the model") and "does not exist" in text
     assert _logic.describe_model("")[0].startswith("Choose a napari-srn")
 

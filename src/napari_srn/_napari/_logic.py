@@ -243,21 +243,31 @@ def read_card(name_or_path: str | os.PathLike) -> dict[str, Any]:
     return card
 
 
-def describe_model(name_or_path: str | os.PathLike) -> tuple[str, bool]:
-    """``(text, provisional)`` for the widget's model label; an unreadable file is described,
-    not raised (the run itself reports the error)."""
+def describe_model(name_or_path: str | os.PathLike) -> tuple[str, str, bool]:
+    """``(short, full, provisional)`` texts for the widget's model label and its tooltip.
+
+    The full text is the model card's name and description; the short one fits a dock widget
+    and, for a provisional model, says so first. An unreadable file is described, not raised
+    (the run itself reports the error).
+    """
     if str(name_or_path) in ("", "."):
-        return "Choose a napari-srn .safetensors weights file.", False
+        text = "Choose a napari-srn .safetensors weights file."
+        return text, text, False
     try:
         card = read_card(name_or_path)
     except (OSError, ValueError) as err:
-        return f"Cannot read the model: {err}", False
+        text = f"Cannot read the model: {err}"
+        return text, text, False
     provisional = bool(card.get("provisional", False))
     name = card.get("name") or Path(str(name_or_path)).stem
-    text = f"{name}: {card.get('description', '').strip()}"
-    if provisional and "provisional" not in text.lower():
-        text = f"PROVISIONAL. {text}"
-    return text, provisional
+    full = f"{name}: {card.get('description', '').strip()}"
+    if provisional:
+        short = (
+            f"{name}: PROVISIONAL, not trained weights; do not trust its output (details: hover)"
+        )
+    else:
+        short = full if len(full) <= 120 else full[:119].rstrip() + "…"
+    return short, full, provisional
 
 
 # --------------------------------------------------------------------------- plan

@@ -64,7 +64,9 @@ class DeblurWidget(Container):
             self.weights.value = s.weights
         self.card = Label(label="")
         self.device = ComboBox(label="device", choices=_logic.DEVICES, value=s.device)
-        self.tile_size = SpinBox(label="tile size", min=0, max=8192, step=16, value=s.tile_size)
+        self.tile_size = SpinBox(
+            label="tile (0: auto)", min=0, max=8192, step=16, value=s.tile_size
+        )
         self.tile_size.tooltip = "Pixels per model call (0: automatic, from free memory)"
         self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
         self.mode.tooltip = (
@@ -79,7 +81,6 @@ class DeblurWidget(Container):
         self.progress = ProgressBar(label="", value=0, visible=False)
         for label in (self.card, self.plan):
             label.native.setWordWrap(True)
-        self.tile_size.native.setSpecialValueText("auto")
         self.extend(
             [
                 self.layer,
@@ -148,8 +149,8 @@ class DeblurWidget(Container):
         use_file = s.model == _logic.WEIGHTS_FILE
         self.weights.visible = use_file
         self.save_path.visible = self.save.value
-        text, provisional = _logic.describe_model(s.weights if use_file else s.model)
-        self.card.value = text
+        short, full, provisional = _logic.describe_model(s.weights if use_file else s.model)
+        self.card.value, self.card.tooltip = short, full
         self.card.native.setStyleSheet("color: #e0a030;" if provisional else "")
         layer = self.layer.value
         if layer is None:
