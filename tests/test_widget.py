@@ -285,6 +285,38 @@ def test_save_to_ome_zarr_then_show_it_from_disk(qtbot, viewer_and_widget, rng, 
     assert any("Deblur (SRN) failed" in m for m in notes.messages)
 
 
+@pytest.mark.filterwarnings(SCALER)
+def test_an_ome_zarr_pyramid_opened_with_napari_ome_zarr(qtbot, viewer_and_widget, rng, tmp_path):
+    pytest.importorskip("napari_ome_zarr")
+    from ome_zarr.writer import write_image
+
+    viewer, widget = viewer_and_widget
+    data = rng.integers(0, 4000, (2, 64, 64), dtype=np.uint16)
+    write_image(
+        data, zarr.open_group(tmp_path / "in.zarr", mode="w"), axes="tyx", scale_factors=[2]
+    )
+    (layer,) = viewer.open(tmp_path / "in.zarr", plugin="napari-ome-zarr")
+    assert layer.multiscale and all(isinstance(level, da.Array) for level in layer.data)
+    layer.contrast_limits = (0, 4000)
+    net = widget.model_object = tiny_srn(1)
+    assert widget.layer.value is layer and "multiscale (2 levels)" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers[-1]
+    assert result.multiscale and [d.shape for d in result.data] == [(2, 64, 64), (2, 32, 32)]
+    assert tuple(result.axis_labels) == ("t", "y", "x")
+    with dask.config.set(scheduler="synchronous"):
+        np.testing.assert_array_equal(
+            result.data[0][1].compute(), deblur(data[1], model=net, in_range=(0, 4000))
+        )
+    # saved: the full-resolution level, with the layer's axis names, readable by napari-ome-zarr
+    widget.layer.value = layer
+    widget.save.value, widget.save_path.value = True, tmp_path / "out.zarr"
+    assert run_and_wait(qtbot, widget) == "added"
+    (reopened,) = viewer.open(tmp_path / "out.zarr", plugin="napari-ome-zarr")
+    saved = reopened.data[0] if reopened.multiscale else reopened.data
+    np.testing.assert_array_equal(np.asarray(saved), deblur(data, model=net, in_range=(0, 4000)))
+
+
 # ------------------------------------------------------------------- errors, sample, settings
 
 
