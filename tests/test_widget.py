@@ -17,6 +17,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import torch
 import zarr
 
 pytest.importorskip("napari")
@@ -26,6 +27,7 @@ from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
 from napari_srn import ModelCard, deblur, save_model
+from napari_srn._inference import Runner
 from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
@@ -172,6 +174,23 @@ def test_cancel_stops_between_tiles_and_adds_nothing(qtbot, viewer_and_widget, r
     widget.tile_size.value = 0
     widget.model_object = tiny_srn(1)
     assert run_and_wait(qtbot, widget) == "added"
+
+
+def test_closing_the_viewer_mid_run_stops_the_job(qtbot, make_napari_viewer, rng):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    net = widget.model_object = SlowCountingSRN(tiny_srn(1).config).eval()
+    viewer.add_image(rng.random((256, 256), dtype=np.float32), name="big")
+    widget.tile_size.value = 32
+    widget.run()
+    qtbot.waitUntil(lambda: len(net.seen) > 0, timeout=30_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    calls = len(net.seen)
+    qtbot.wait(200)
+    assert (
+        len(net.seen) == calls < Runner(net, torch.device("cpu"), 32, net.halo).n_tiles((256, 256))
+    )
 
 
 # --------------------------------------------------------------------------- lazy
@@ -347,7 +366,7 @@ def test_errors_become_notifications(qtbot, viewer_and_widget, rng, tmp_path):
     assert len(viewer.layers) == 1
     widget.model.value = "default"
     widget.device.value = "cuda"  # on a machine without CUDA: library's message, no layer
-    if not _torch_cuda():
+    if not torch.cuda.is_available():
         assert run_and_wait(qtbot, widget) == "failed"
         assert "CUDA is not available" in notes.messages[-1] and len(viewer.layers) == 1
     notes = Notes()
@@ -356,10 +375,19 @@ def test_errors_become_notifications(qtbot, viewer_and_widget, rng, tmp_path):
     assert notes.messages[-1] == "Deblur (SRN): open or choose an image layer first"
 
 
-def _torch_cuda() -> bool:
-    import torch
+def test_the_manifest_contributes_the_widget_and_the_sample_only():
+    from npe2 import PluginManifest
 
-    return torch.cuda.is_available()
+    manifest = PluginManifest.from_distribution(PLUGIN)
+    contributions = manifest.contributions
+    assert [(w.display_name, w.command) for w in contributions.widgets or ()] == [
+        (WIDGET, "napari-srn.deblur_widget")
+    ]
+    commands = {c.id: c.python_name for c in contributions.commands or ()}
+    assert commands["napari-srn.deblur_widget"] == "napari_srn._napari.widget:DeblurWidget"
+    assert [s.key for s in contributions.sample_data or ()] == ["blurred_photo"]
+    # napari and napari-ome-zarr already read and write images and OME-Zarr
+    assert not (contributions.readers or contributions.writers)
 
 
 def test_sample_data_loads_and_is_offered(viewer_and_widget):

@@ -52,6 +52,8 @@ class DeblurWidget(Container):
         self.worker: Any = None
         self.last_outcome: str | None = None
         self._cancel = threading.Event()
+        self._saving: str | None = None
+        self._closed = False
         s = _logic.load_settings()
         models = [*_logic.bundled_models(), _logic.WEIGHTS_FILE]
 
@@ -99,6 +101,7 @@ class DeblurWidget(Container):
             ]
         )
 
+        self.native.destroyed.connect(self._on_destroyed)
         self.run_button.changed.connect(lambda: self.run())
         self.cancel_button.changed.connect(self.cancel)
         self.changed.connect(self._refresh)
@@ -218,7 +221,7 @@ class DeblurWidget(Container):
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
-        self.worker = worker
+        self.worker, self._saving = worker, plan.save_to
         result_kwargs = {"layer": layer, "plan": plan}
         if hasattr(worker, "yielded"):
             worker.yielded.connect(self._on_progress)
@@ -241,6 +244,8 @@ class DeblurWidget(Container):
             self.worker.quit()
 
     def _on_progress(self, step: Any) -> None:
+        if self._closed:
+            return
         self.progress.max = step.total
         self.progress.value = step.done
         pbar = getattr(self.worker, "pbar", None)
@@ -249,7 +254,14 @@ class DeblurWidget(Container):
                 pbar.total = step.total
             pbar.update(step.done - pbar.n)
 
+    def _on_destroyed(self, *_: Any) -> None:
+        """The dock was closed: stop a running job, and add nothing when it ends."""
+        self._closed = True
+        self.cancel()
+
     def _on_returned(self, outcome: _jobs.Outcome, *, layer: Any, plan: _logic.Plan) -> None:
+        if self._closed:
+            return
         if self._cancel.is_set():  # cancelled after the last tile: still add nothing
             self._on_aborted()
             return
@@ -279,10 +291,17 @@ class DeblurWidget(Container):
     def _on_aborted(self) -> None:
         self._cancel.set()  # also stops an OME-Zarr writer (napari's own Cancel quits the worker)
         self.last_outcome = "cancelled"
-        show_info("Deblur (SRN) cancelled; no layer was added")
+        resume = (
+            f" {self._saving} is incomplete: run again with the same settings to resume."
+            if self._saving
+            else ""
+        )
+        show_info(f"Deblur (SRN) cancelled; no layer was added.{resume}")
 
     def _on_finished(self) -> None:
         self.worker = None
+        if self._closed:
+            return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
         self.progress.visible = False
