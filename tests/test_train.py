@@ -206,7 +206,8 @@ def test_cli_trains_writes_the_resolved_config_and_resumes(tmp_path, photos, cap
             }
         )
     )
-    assert main(["train", "--config", str(cfg), "--no-progress", "--val-every", "2"]) == 0
+    args = ["train", "--config", str(cfg), "--no-progress", "--val-every", "2", "--overwrite"]
+    assert main(args) == 0  # --overwrite is how the run began, not part of it
     out = capsys.readouterr().out
     assert "step 4: train loss" in out and "validation (1 images): PSNR" in out
     assert "model.safetensors" in out

@@ -14,6 +14,7 @@ from napari_srn.training.data import (
     find_data,
     loader_throughput,
     make_loader,
+    pairs_to_zarr,
     split,
 )
 from napari_srn.training.synth import (
@@ -203,6 +204,22 @@ def test_zarr_pairs_and_sharp_only_zarr(tmp_path, rng):
     blurred, target = ds[5]
     torch.testing.assert_close(blurred - target, torch.full_like(target, 20 / 255))
 
+    deep = zarr.open_group(str(tmp_path / "pairs16.zarr"), mode="w")  # 12-bit camera data
+    sharp16 = rng.integers(1000, 3000, (2, 40, 48), dtype=np.uint16)
+    deep.create_array("sharp", data=sharp16, chunks=(1, 16, 16))  # crops read a few chunks
+    deep.create_array("blur", data=sharp16 + 100, chunks=(1, 16, 16))
+    ds = TrainSet(
+        find_data(tmp_path / "pairs16.zarr").items,
+        crop=32,
+        channels=1,
+        seed=0,
+        shake=None,
+        synthetic=False,
+    )
+    blurred, target = ds[1]
+    lo, hi = sharp16[ds.order(0)[1]].min() + 100, sharp16[ds.order(0)[1]].max() + 100
+    torch.testing.assert_close(blurred - target, torch.full_like(target, 100 / (hi - lo)))
+
     only = zarr.open_group(str(tmp_path / "sharp.zarr"), mode="w")
     only.create_array("sharp", data=np.stack([sharp] * 3, axis=-1))
     source = find_data(tmp_path / "sharp.zarr")
@@ -322,3 +339,15 @@ def test_reflect_take_and_augment():
     np.testing.assert_array_equal(b - a, 100)
     variants = {augment(np.random.default_rng(s), image)[0].tobytes() for s in range(64)}
     assert len(variants) == 8  # the 8 flips/rotations of a square's symmetry group
+
+
+def test_pairs_convert_to_zarr_and_give_the_same_samples(tmp_path, rng):
+    make_pairs(tmp_path / "pairs", rng)
+    assert pairs_to_zarr(tmp_path / "pairs", tmp_path / "p.zarr", chunk=16) == 4
+    with pytest.raises(FileExistsError, match="overwrite"):
+        pairs_to_zarr(tmp_path / "pairs", tmp_path / "p.zarr")
+    kw = {"crop": 32, "channels": 3, "seed": 0, "shake": None, "synthetic": False}
+    files = TrainSet(find_data(tmp_path / "pairs").items, **kw)
+    stored = TrainSet(find_data(tmp_path / "p.zarr").items, **kw)
+    for g in range(6):
+        torch.testing.assert_close(files[g], stored[g], rtol=0, atol=0)

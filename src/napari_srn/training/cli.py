@@ -137,6 +137,8 @@ def run_train(args: argparse.Namespace) -> int:
                 f"--resume: {str(config_path)!r} does not exist; is "
                 f"{overrides['out']!r} a napari-srn run directory?"
             )
+    if resume:
+        overrides.setdefault("overwrite", "false")  # a resumed run is never overwritten
     config = config_from_file(config_path, overrides)
     if args.print_config:
         import yaml

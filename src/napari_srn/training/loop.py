@@ -214,7 +214,7 @@ def _prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
 
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path) -> None:
     try:
-        old = TrainConfig.from_dict(saved)
+        old = TrainConfig.from_dict({**saved, "resume": False, "overwrite": False})
     except ValueError as err:
         raise ValueError(f"the checkpoint in {str(out)!r} has an unreadable config: {err}") from err
     diffs = [
@@ -506,7 +506,8 @@ def train(
     for path in stale:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / CONFIG_FILE)
+    run_config = cfg.replace(resume=False, overwrite=False)  # what the run is, not how it began
+    dump_config(run_config, out / CONFIG_FILE)
     _start_log(out / TRAIN_LOG, TRAIN_COLUMNS, start if state is not None else None)
     _start_log(out / VAL_LOG, VAL_COLUMNS, start if state is not None else None)
     title = (
@@ -524,7 +525,7 @@ def train(
             scheduler=scheduler.state_dict(),
             scaler=scaler.state_dict() if scaler.is_enabled() else {},
             rng=_rng_state(device),
-            config=cfg.to_dict(),
+            config=run_config.to_dict(),
             val=last_val or {},
             loss=last_loss,
         )
