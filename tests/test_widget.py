@@ -375,6 +375,21 @@ def test_errors_become_notifications(qtbot, viewer_and_widget, rng, tmp_path):
     assert notes.messages[-1] == "Deblur (SRN): open or choose an image layer first"
 
 
+class FailsWhenViewed(CountingSRN):
+    def level(self, x, prev, state=None):
+        raise MemoryError("simulated: out of memory while computing the viewed frame")
+
+
+def test_a_lazy_result_that_fails_on_first_view_is_not_left_behind(qtbot, viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    viewer.add_image(np.zeros((3, 32, 32), np.float32), name="stack")
+    widget.model_object = FailsWhenViewed(tiny_srn(1).config).eval()
+    notes = Notes()
+    assert run_and_wait(qtbot, widget) == "failed"
+    assert [layer.name for layer in viewer.layers] == ["stack"]
+    assert "could not add the result layer: simulated: out of memory" in notes.messages[-1]
+
+
 def test_the_manifest_contributes_the_widget_and_the_sample_only():
     from npe2 import PluginManifest
 

@@ -271,8 +271,16 @@ class DeblurWidget(Container):
             data = data if kwargs["multiscale"] else data[0]
         # added hidden, then shown: a new layer is sliced at frame 0 before the viewer gives it
         # the current position, which would deblur frame 0 of a lazy result for nothing
-        layer = self._viewer.add_image(data, **kwargs, visible=False)
-        layer.visible = True
+        result = None
+        try:
+            result = self._viewer.add_image(data, **kwargs, visible=False)
+            result.visible = True  # a lazy result computes its first frame here
+        except Exception as err:  # a notification, not a traceback, and no half-made layer
+            if result is not None and result in self._viewer.layers:
+                self._viewer.layers.remove(result)
+            self.last_outcome = "failed"
+            show_error(f"Deblur (SRN) could not add the result layer: {err}")
+            return
         self.last_outcome = "added"
 
     def _on_errored(self, err: BaseException) -> None:
