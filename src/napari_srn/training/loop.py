@@ -537,7 +537,9 @@ def train(
     interrupt = _GracefulInterrupt()
     session_wait = 0.0
     window_t, window_wait, window_n = t_run, 0.0, 0
-    window_loss = torch.zeros((), dtype=torch.float64, device=device)
+    # float64 keeps a long logging window's mean exact enough; MPS has no float64
+    acc_dtype = torch.float32 if device.type == "mps" else torch.float64
+    window_loss = torch.zeros((), dtype=acc_dtype, device=device)
     bar = tqdm(
         total=cfg.steps,
         initial=start,
@@ -579,7 +581,7 @@ def train(
             scheduler.step()
             step += 1
             in_update = False
-            window_loss += loss.detach().double()
+            window_loss += loss.detach().to(acc_dtype)
             window_n += 1
             bar.update(1)
             event = None
