@@ -225,6 +225,23 @@ def test_lazy_mode_computes_only_the_viewed_frame(qtbot, viewer_and_widget):
     )
 
 
+def test_two_lazy_results_show_their_own_data(qtbot, viewer_and_widget):
+    # napari caches dask chunks by key; two lazy results must never share keys in that cache
+    viewer, widget = viewer_and_widget
+    net = widget.model_object = tiny_srn(1)
+    stacks = {
+        "a": np.full((3, 32, 32), 0.2, np.float32),
+        "b": np.full((3, 32, 32), 0.7, np.float32),
+    }
+    for name, stack in stacks.items():
+        widget.layer.value = viewer.add_image(stack, name=name, contrast_limits=(0, 1))
+        assert run_and_wait(qtbot, widget) == "added"
+    step = viewer.dims.current_step[0]
+    for name, stack in stacks.items():
+        shown = viewer.layers[f"{name} (deblurred)"].get_value((step, 5, 7))
+        assert shown == pytest.approx(deblur(stack[step], model=net)[5, 7], abs=1e-6), name
+
+
 @pytest.mark.parametrize("backing", ["dask", "zarr"])
 def test_dask_and_zarr_layers_are_lazy_with_the_contrast_limits_as_range(
     qtbot, viewer_and_widget, rng, backing, tmp_path

@@ -246,11 +246,13 @@ def test_result_layer_kwargs_copy_transform_and_record_the_model():
         "saved_to": None,
     }
     assert src.metadata == {"mine": 1}  # the source's metadata is not modified
+    assert kwargs["cache"] is False  # lazy: see test_two_lazy_results_show_their_own_data
     rgb = image(np.zeros((16, 16, 3), U8), rgb=True, colormap="gray")
     rgb_kwargs = _logic.result_layer_kwargs(
         rgb, {}, _logic.make_plan(_logic.layer_info(rgb), Settings())
     )
     assert "colormap" not in rgb_kwargs and rgb_kwargs["rgb"] is True
+    assert "cache" not in rgb_kwargs  # computed now: an ordinary array
 
 
 @pytest.mark.parametrize(
