@@ -14,6 +14,7 @@ from skimage import data as skdata
 
 from napari_srn import ModelCard, TrainConfig, deblur, load_model, save_model, train
 from napari_srn.cli import main
+from napari_srn.training.config import config_from_file
 from napari_srn.training.loop import PolyDecay, multiscale_loss, read_log
 
 from .conftest import tiny_srn
@@ -140,6 +141,9 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
     assert "fine-tuned from" in load_model(result.weights).card.description
     with pytest.raises(ValueError, match=r"width=8 \(the weights have 4\)"):
         train(tiny(tmp_path / "c", photos, width=8, res_blocks=None, init_weights=str(path)))
+    path.unlink()  # a resumed run takes its weights from the checkpoint
+    resumed = train(config_from_file(result.run_dir / "config.yaml", {"resume": True}))
+    assert resumed.step == 2
 
 
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):

@@ -172,7 +172,9 @@ def _resolve(config: TrainConfig) -> tuple[TrainConfig, SRNConfig, dict[str, tor
     """Fill in the architecture (from init_weights or the defaults); check conflicts."""
     init_state = None
     base = None
-    if config.init_weights is not None:
+    fixed = all(getattr(config, k) is not None for k in MODEL_FIELDS)
+    if config.init_weights is not None and not (config.resume and fixed):
+        # (a resumed run takes its weights from the checkpoint, not from init_weights)
         init = load_model(config.init_weights, device="cpu")
         base, init_state = init.config, init.state_dict()
         conflicts = [
