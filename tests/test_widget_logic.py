@@ -431,6 +431,30 @@ def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
     np.testing.assert_allclose(frame, deblur(stack[2], model=net, in_range=(0.0, 1.0)), atol=1e-6)
 
 
+@pytest.mark.parametrize("job", ["lazy", "zarr"])
+def test_lazy_jobs_refuse_a_gray_model_on_colour_channels(job, tmp_path):
+    # the library's lazy path gives every channel the same result in this case (task names
+    # shared between the per-channel graphs); compute now handles it correctly
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    kwargs = {"model": tiny_srn(1), "device": None, "tile_size": None, "in_range": None}
+    with pytest.raises(ValueError, match="colour layer with a gray model is not supported yet"):
+        if job == "lazy":
+            _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **kwargs)
+        else:
+            next(
+                _jobs.zarr_job(
+                    rgb,
+                    str(tmp_path / "o.zarr"),
+                    threading.Event(),
+                    axes="yxc",
+                    rgb=True,
+                    channel_axis=-1,
+                    **kwargs,
+                )
+            )
+    assert _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **{**kwargs, "model": tiny_srn(3)}).data
+
+
 def test_frame_chunks():
     assert _jobs.frame_chunks((4, 5, 30, 40), rgb=False) == (1, 1, 30, 40)
     assert _jobs.frame_chunks((4, 30, 40, 3), rgb=True) == (1, 30, 40, 3)
