@@ -51,8 +51,13 @@ def test_lazy_deblur_equals_eager(shape, channel_axis, dtype, rng):
     image = (rng.random(shape) * (255 if dtype == np.uint8 else 4000)).astype(dtype)
     net = tiny_srn(seed=2)
     eager = deblur(image, model=net, channel_axis=channel_axis, tile_size=32, overlap=8)
-    lazy = deblur(da.from_array(image, chunks=tuple(max(1, n // 3) for n in shape)),
-                  model=net, channel_axis=channel_axis, tile_size=32, overlap=8)
+    lazy = deblur(
+        da.from_array(image, chunks=tuple(max(1, n // 3) for n in shape)),
+        model=net,
+        channel_axis=channel_axis,
+        tile_size=32,
+        overlap=8,
+    )
     assert isinstance(lazy, da.Array)
     assert lazy.shape == image.shape and lazy.dtype == image.dtype
     got = lazy.compute()
@@ -104,11 +109,17 @@ def test_a_region_runs_only_the_tiles_it_needs(rng):
 
 def test_zarr_arrays_and_paths_are_read_lazily(tmp_path, rng):
     image = rng.integers(0, 256, (2, 48, 64), dtype=np.uint8)
-    v3 = zarr.create_array(str(tmp_path / "v3.zarr"), shape=image.shape, chunks=(1, 24, 32),
-                           dtype="uint8")
+    v3 = zarr.create_array(
+        str(tmp_path / "v3.zarr"), shape=image.shape, chunks=(1, 24, 32), dtype="uint8"
+    )
     v3[:] = image
-    v2 = zarr.create_array(str(tmp_path / "v2.zarr"), shape=image.shape, chunks=(1, 24, 32),
-                           dtype="uint8", zarr_format=2)
+    v2 = zarr.create_array(
+        str(tmp_path / "v2.zarr"),
+        shape=image.shape,
+        chunks=(1, 24, 32),
+        dtype="uint8",
+        zarr_format=2,
+    )
     v2[:] = image
     net = identity_srn(1)
     for source in (v3, tmp_path / "v3.zarr", str(tmp_path / "v2.zarr")):
@@ -146,7 +157,7 @@ def test_bad_zarr_sources(tmp_path, monkeypatch, source, exc, match):
 
 
 def test_wrong_number_of_axes_in_a_store(tmp_path):
-    z = zarr.create_array(str(tmp_path / "line.zarr"), shape=(100,), dtype="float32")
+    zarr.create_array(str(tmp_path / "line.zarr"), shape=(100,), dtype="float32")
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         deblur(str(tmp_path / "line.zarr"), model=identity_srn(1))
 
@@ -155,3 +166,25 @@ def test_tiles_too_small_for_the_overlap_are_refused(rng):
     image = da.from_array(rng.random((200, 200)).astype(np.float32))
     with pytest.raises(ValueError, match="larger tile_size or a smaller overlap"):
         deblur(image, model=tiny_srn(1), tile_size=16, overlap=48)
+
+
+def test_lazy_results_of_different_inputs_never_share_tasks(rng):
+    """Regression: fixed task names made napari's chunk cache show one layer in another."""
+    a = da.from_array(rng.random((64, 64)).astype(np.float32), chunks=32)
+    b = da.from_array(rng.random((64, 64)).astype(np.float32), chunks=32)
+    ra = deblur(a, model=tiny_srn(1, seed=1))
+    rb = deblur(b, model=tiny_srn(1, seed=2))
+    assert ra.name != rb.name
+    assert not set(ra.__dask_graph__()) & set(rb.__dask_graph__()) - set(a.__dask_graph__())
+    np.testing.assert_allclose(
+        dask.compute(ra, rb)[1], deblur(b.compute(), model=tiny_srn(1, seed=2)), atol=1e-5
+    )
+
+
+def test_gray_model_on_rgb_lazily_equals_eager(rng):
+    """Regression: the three channels' graphs collided and came out identical."""
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    gray = tiny_srn(1, seed=3)
+    eager = deblur(image, model=gray, channel_axis=-1)
+    lazy = deblur(da.from_array(image, chunks=(24, 32, 3)), model=gray, channel_axis=-1)
+    assert np.abs(lazy.compute().astype(int) - eager).max() <= 1

@@ -203,6 +203,6 @@ def test_napari_opens_the_output(tmp_path, rng):
     dest = deblur_to_zarr(image, tmp_path / "nap.zarr", model=tiny_srn(1), axes="tyx")
     read = reader.napari_get_reader(str(dest))
     assert read is not None
-    (data, meta, kind), = read(str(dest))
+    ((data, _, kind),) = read(str(dest))
     assert kind == "image"
     assert np.asarray(data[0]).shape == image.shape

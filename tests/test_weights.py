@@ -187,3 +187,16 @@ def test_config_of_a_saved_model_is_the_config_dataclass(tmp_path):
     assert load_model(path, device="cpu").config == SRNConfig(
         channels=1, width=4, res_blocks=1, scales=2
     )
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "shared.safetensors"
+    old = os.umask(0o022)
+    try:
+        save_model(tiny_srn(), path, CARD)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

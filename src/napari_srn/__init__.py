@@ -48,10 +48,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._deblur import Progress, auto_tile_size, deblur, iter_deblur  # noqa: F401
+    from ._to_zarr import Cancelled, deblur_to_zarr  # noqa: F401
     from .model.config import VARIANTS, SRNConfig  # noqa: F401
     from .model.srn import SRN  # noqa: F401
     from .model.weights import ModelCard, list_models, load_model, model_card, save_model  # noqa: F401
-    from ._to_zarr import Cancelled, deblur_to_zarr  # noqa: F401
     from .sample import blurred_sample  # noqa: F401
     from .training.config import TrainConfig  # noqa: F401
     from .training.loop import train  # noqa: F401

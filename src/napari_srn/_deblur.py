@@ -195,9 +195,7 @@ def iter_deblur(
     return _run(runner, frames, p.groups, p.colour, dst, out, p.rng, p.model_channels, total)
 
 
-def _deblur_lazy(
-    arr, model, channel_axis, tile_size, overlap, device, in_range, store_level=None
-):
+def _deblur_lazy(arr, model, channel_axis, tile_size, overlap, device, in_range, store_level=None):
     """Lazy path: the same plan, then one dask graph (see napari_srn._lazy).
 
     Returns ``(result, plan)``. ``store_level(tag, out)`` is handed to ``lazy_predict`` for each
@@ -210,7 +208,8 @@ def _deblur_lazy(
     check_dtype_and_shape(arr.dtype, arr.shape)
     p = _plan(arr, model, channel_axis, tile_size, overlap, device, in_range)
     if isinstance(model, (str, os.PathLike)):  # workers load it themselves, once each
-        ref = ModelRef(str(p.net.source), str(p.net.sha256), None if device is None else str(p.device))
+        dev = None if device is None else str(p.device)
+        ref = ModelRef(str(p.net.source), str(p.net.sha256), dev)
     else:
         ref = p.net
     height, width = p.src.shape[-2:]

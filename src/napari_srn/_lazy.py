@@ -15,6 +15,7 @@ model object given in memory is put in the graph once, as a single dependency.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -188,7 +189,8 @@ def _model_node(model: ModelRef | torch.nn.Module, device: torch.device | None):
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
     # one graph node holding the model: sent once to each worker, not with every task
-    return model, dask.delayed((model, device), pure=True, name=f"napari-srn-model-{id(model)}")
+    name = f"napari-srn-model-{uuid.uuid4().hex}"  # unique: never shared with another graph
+    return model, dask.delayed((model, device), pure=True, name=name)
 
 
 def lazy_predict(
@@ -281,7 +283,7 @@ def level_graph(
         channels=cfg.channels,
         has_prev=pred is not None,
         lstm=lstm,
-        name=f"napari-srn-level{s}",
+        token=f"napari-srn-level{s}",  # a prefix: dask appends a hash of the inputs
     )
 
 
@@ -344,7 +346,7 @@ def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo)
         model=ref,
         halo=halo,
         divisor=divisor,
-        name="napari-srn-generic",
+        token="napari-srn-generic",
     )
 
 

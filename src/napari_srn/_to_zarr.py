@@ -57,7 +57,7 @@ def _axes(axes: str | None, ndim: int, cax: int | None) -> str:
             raise ValueError(
                 f"cannot guess axis names for {ndim} dimensions; pass axes= (e.g. 'tczyx')"
             )
-        names = list(("", "t", "tz")[lead]) + ["y", "x"]
+        names = [*("", "t", "tz")[lead], "y", "x"]
         if cax is not None:
             names.insert(cax, "c")
         return "".join(names)
@@ -244,24 +244,37 @@ def deblur_to_zarr(
     from .io.zarr import open_lazy
 
     dest = Path(dest).expanduser()
-    arr = (
-        da.from_array(source, chunks=(1,) * (source.ndim - 2) + source.shape[-2:])
-        if isinstance(source, np.ndarray)
-        else open_lazy(source)
-    )
-    check_dtype_and_shape(arr.dtype, arr.shape)
-    cax = normalize_channel_axis(arr, channel_axis)
+    if isinstance(source, np.ndarray):
+        check_dtype_and_shape(source.dtype, source.shape)
+        cax = normalize_channel_axis(source, channel_axis)
+        whole = {cax, *[i for i in range(source.ndim) if i != cax][-2:]}  # one frame a chunk
+        arr = da.from_array(
+            source, chunks=tuple(n if i in whole else 1 for i, n in enumerate(source.shape))
+        )
+    else:
+        arr = open_lazy(source)
+        check_dtype_and_shape(arr.dtype, arr.shape)
+        cax = normalize_channel_axis(arr, channel_axis)
     names = _axes(axes, arr.ndim, cax)
     # a first, recording pass builds the graph once: the plan (range, tile), the output's
     # shape and chunks, and the number of chunks of every stage, for the progress total
     recorded: list[da.Array] = []
     result, plan = _deblur_lazy(
-        arr, model, cax, tile_size, overlap, device, in_range,
+        arr,
+        model,
+        cax,
+        tile_size,
+        overlap,
+        device,
+        in_range,
         store_level=lambda tag, out: recorded.append(out) or out,
     )
     net = plan.net
-    fixed = {"tile_size": plan.tile, "overlap": plan.halo,
-             "in_range": (plan.rng.low, plan.rng.high)}
+    fixed = {
+        "tile_size": plan.tile,
+        "overlap": plan.halo,
+        "in_range": (plan.rng.low, plan.rng.high),
+    }
     settings = {
         "model_sha256": getattr(net, "sha256", None) or _module_hash(net),
         "model_config": net.config.to_dict() if hasattr(net, "config") else type(net).__name__,
@@ -280,8 +293,9 @@ def deblur_to_zarr(
     def ngff(result: da.Array) -> da.Array:
         """Axes in NGFF order, all channels in one chunk."""
         y = result.transpose(order)
-        return y.rechunk(tuple((sum(c),) if a == "c" else c
-                               for a, c in zip(out_axes, y.chunks, strict=True)))
+        return y.rechunk(
+            tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, y.chunks, strict=True))
+        )
 
     final = ngff(result)
     provenance = {
@@ -296,7 +310,10 @@ def deblur_to_zarr(
         group.attrs[STATUS_KEY] = provenance
     if "0" not in group:
         group.create_array(
-            "0", shape=final.shape, chunks=_regular(final.chunks), dtype=final.dtype,
+            "0",
+            shape=final.shape,
+            chunks=_regular(final.chunks),
+            dtype=final.dtype,
             fill_value=0,
         )
 
@@ -322,14 +339,27 @@ def deblur_to_zarr(
     def store_level(tag: str, out: da.Array) -> da.Array:
         path = dest / WORK / tag
         if not path.exists():
-            zarr.create_array(str(path), shape=out.shape, chunks=_regular(out.chunks),
-                              dtype=np.float32, fill_value=0)
+            zarr.create_array(
+                str(path),
+                shape=out.shape,
+                chunks=_regular(out.chunks),
+                dtype=np.float32,
+                fill_value=0,
+            )
         writer.write(tag, out, path)
         return da.from_zarr(zarr.open_array(str(path), mode="r"), chunks=out.chunks)
 
     try:
-        result, _ = _deblur_lazy(arr, model, cax, plan.tile, plan.halo, device,
-                                 fixed["in_range"], store_level=store_level)
+        result, _ = _deblur_lazy(
+            arr,
+            model,
+            cax,
+            plan.tile,
+            plan.halo,
+            device,
+            fixed["in_range"],
+            store_level=store_level,
+        )
         writer.write("final", ngff(result), dest / "0")
     finally:
         if bar is not None:
@@ -337,8 +367,12 @@ def deblur_to_zarr(
 
     write_multiscales_metadata(
         group,
-        datasets=[{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0] * final.ndim}]}],
+        datasets=[
+            {
+                "path": "0",
+                "coordinateTransformations": [{"type": "scale", "scale": [1.0] * final.ndim}],
+            }
+        ],
         axes=list(out_axes),
         name=f"{dest.stem} (deblurred by napari-srn)",
     )

@@ -285,5 +285,8 @@ def save_model(
     }
     tmp = path.with_name(path.name + ".partial")
     save_file(tensors, str(tmp), metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a model is meant to be shared
     os.replace(tmp, path)
     return sha256_of(path)

@@ -10,7 +10,6 @@ kept (``crop``) and written (``write``): no blending, so an identity predictor c
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
