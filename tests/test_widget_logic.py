@@ -246,7 +246,7 @@ def test_result_layer_kwargs_copy_transform_and_record_the_model():
         "saved_to": None,
     }
     assert src.metadata == {"mine": 1}  # the source's metadata is not modified
-    assert kwargs["cache"] is False  # lazy: see test_two_lazy_results_show_their_own_data
+    assert "cache" not in kwargs  # lazy results have unique task names: napari's cache is safe
     rgb = image(np.zeros((16, 16, 3), U8), rgb=True, colormap="gray")
     rgb_kwargs = _logic.result_layer_kwargs(
         rgb, {}, _logic.make_plan(_logic.layer_info(rgb), Settings())
@@ -431,28 +431,13 @@ def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
     np.testing.assert_allclose(frame, deblur(stack[2], model=net, in_range=(0.0, 1.0)), atol=1e-6)
 
 
-@pytest.mark.parametrize("job", ["lazy", "zarr"])
-def test_lazy_jobs_refuse_a_gray_model_on_colour_channels(job, tmp_path):
-    # the library's lazy path gives every channel the same result in this case (task names
-    # shared between the per-channel graphs); compute now handles it correctly
-    rgb = np.zeros((32, 32, 3), np.uint8)
-    kwargs = {"model": tiny_srn(1), "device": None, "tile_size": None, "in_range": None}
-    with pytest.raises(ValueError, match="colour layer with a gray model is not supported yet"):
-        if job == "lazy":
-            _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **kwargs)
-        else:
-            next(
-                _jobs.zarr_job(
-                    rgb,
-                    str(tmp_path / "o.zarr"),
-                    threading.Event(),
-                    axes="yxc",
-                    rgb=True,
-                    channel_axis=-1,
-                    **kwargs,
-                )
-            )
-    assert _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **{**kwargs, "model": tiny_srn(3)}).data
+def test_lazy_job_with_a_gray_model_on_colour_deblurs_each_channel(rng):
+    rgb = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    gray = tiny_srn(1, seed=3)
+    kwargs = {"model": gray, "device": None, "tile_size": None, "in_range": None}
+    (lazy,) = _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **kwargs).data
+    eager = deblur(rgb, model=gray, channel_axis=-1)
+    assert np.abs(lazy.compute().astype(int) - eager).max() <= 1
 
 
 def test_frame_chunks():

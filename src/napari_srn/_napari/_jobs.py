@@ -52,17 +52,6 @@ def _load(model: Any, device: str | None) -> tuple[Any, dict[str, Any]]:
     return net, meta
 
 
-def _check_lazy_groups(net: Any, channel_axis: int | None) -> None:
-    """Refuse what the library's lazy path gets wrong today: a gray model on colour channels
-    runs one graph per channel whose tasks share names, so every channel comes out the same.
-    (Remove once napari_srn._lazy names its tasks per input.)"""
-    if channel_axis is not None and getattr(net, "in_channels", None) == 1:
-        raise ValueError(
-            "lazy deblurring (and saving to OME-Zarr) of a colour layer with a gray model is "
-            "not supported yet; use mode 'compute now', or a colour model"
-        )
-
-
 def _failed(err: RuntimeError) -> JobFailed:
     return JobFailed(f"{type(err).__name__}: {err}")
 
@@ -104,7 +93,6 @@ def lazy_job(
     from napari_srn import deblur
 
     net, meta = _load(model, device)
-    _check_lazy_groups(net, kwargs.get("channel_axis"))
     out = [deblur(_as_dask(level, rgb), model=net, device=device, **kwargs) for level in levels]
     return Outcome(out, meta)
 
@@ -130,7 +118,6 @@ def zarr_job(
         net, meta = _load(model, device)
     except RuntimeError as err:
         raise _failed(err) from err
-    _check_lazy_groups(net, kwargs.get("channel_axis"))
     steps: queue.SimpleQueue = queue.SimpleQueue()
     box: dict[str, Any] = {}
 

@@ -446,9 +446,4 @@ def result_layer_kwargs(layer: Any, model_meta: dict[str, Any], plan: Plan) -> d
             kwargs[attr] = getattr(layer, attr)
     if info.rgb:
         kwargs.pop("colormap", None)
-    if plan.lazy and not plan.save_to:
-        # napari's dask cache is keyed by task names, and napari_srn's lazy graphs name their
-        # per-level tasks "napari-srn-level<s>" whatever the input: two lazy results (or two
-        # levels of one) would be served each other's chunks. Off until the names are unique.
-        kwargs["cache"] = False
     return kwargs
