@@ -59,21 +59,43 @@ def _child(args: argparse.Namespace) -> None:
     deblur(np.zeros((64, 64), np.uint8), model=model)  # warm-up
     t0 = time.perf_counter()
     if args.mode == "zarr":
-        deblur_to_zarr(str(src), Path(args.workdir) / f"out{args.size}.zarr", model=model,
-                       overwrite=True, in_range=(0, 255))
+        deblur_to_zarr(
+            str(src),
+            Path(args.workdir) / f"out{args.size}.zarr",
+            model=model,
+            overwrite=True,
+            in_range=(0, 255),
+        )
     else:
         image = zarr.open_array(str(src), mode="r")[:]
         t0 = time.perf_counter()
         deblur(image, model=model, tile_size=-(-args.size // 16) * 16)
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "mpx_per_s": args.size**2 / 1e6 / seconds,
-                      "peak_rss_gib": rss / 2**30}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "mpx_per_s": args.size**2 / 1e6 / seconds,
+                "peak_rss_gib": rss / 2**30,
+            }
+        )
+    )
 
 
 def _run(args: argparse.Namespace, size: int, mode: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--size", str(size), "--width",
-           str(args.width), "--workdir", args.workdir]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--size",
+        str(size),
+        "--width",
+        str(args.width),
+        "--workdir",
+        args.workdir,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"{mode} {size} failed:\n{out.stderr}")
@@ -95,8 +117,10 @@ def main() -> None:
     from bench_deblur import _machine
 
     print(f"machine: {_machine()}")
-    print(f"model: gray SRN, width {args.width}, 1 ResBlock per stage, 3 scales; "
-          "input uint8 zarr, chunks 1024; automatic tiles; threaded dask scheduler")
+    print(
+        f"model: gray SRN, width {args.width}, 1 ResBlock per stage, 3 scales; "
+        "input uint8 zarr, chunks 1024; automatic tiles; threaded dask scheduler"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         args.workdir = tmp
         rows = {}
@@ -106,11 +130,16 @@ def main() -> None:
             whole = _run(args, size, "whole") if size <= args.whole_max else None
             rows[size] = (lazy, whole)
             ratio = f"{lazy['mpx_per_s'] / whole['mpx_per_s']:.2f}" if whole else "-"
-            w = (f"whole {whole['mpx_per_s']:.2f} MP/s, peak RSS {whole['peak_rss_gib']:.2f} GiB"
-                 if whole else "whole: not run")
-            print(f"{size:>6}^2: lazy->zarr {lazy['seconds']:7.1f} s, {lazy['mpx_per_s']:.2f} MP/s,"
-                  f" peak RSS {lazy['peak_rss_gib']:.2f} GiB | {w} | lazy/whole {ratio}",
-                  flush=True)
+            w = (
+                f"whole {whole['mpx_per_s']:.2f} MP/s, peak RSS {whole['peak_rss_gib']:.2f} GiB"
+                if whole
+                else "whole: not run"
+            )
+            print(
+                f"{size:>6}^2: lazy->zarr {lazy['seconds']:7.1f} s, {lazy['mpx_per_s']:.2f} MP/s,"
+                f" peak RSS {lazy['peak_rss_gib']:.2f} GiB | {w} | lazy/whole {ratio}",
+                flush=True,
+            )
             for old in Path(tmp).glob(f"*{size}.zarr"):
                 import shutil
 

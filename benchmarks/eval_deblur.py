@@ -29,8 +29,16 @@ from skimage.restoration import wiener
 from napari_srn import deblur, load_model
 from napari_srn.training.blur import blur_image, motion_kernel
 
-PHOTOS = ["astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field",
-          "immunohistochemistry", "retina"]
+PHOTOS = [
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+]
 BALANCES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 SEED = 20181802
 
@@ -50,8 +58,9 @@ def make_benchmark(crop: int = 384, per_photo: int = 2) -> list[dict]:
             blurred = blur_image(sharp.astype(np.float32) / 255, kernel, channel_axis=-1)
             blurred += rng.normal(0, rng.uniform(0.005, 0.01), blurred.shape)
             blurred = np.clip(np.rint(blurred * 255), 0, 255).astype(np.uint8)
-            pairs.append({"name": f"{name}#{k}", "sharp": sharp, "blurred": blurred,
-                          "kernel": kernel})
+            pairs.append(
+                {"name": f"{name}#{k}", "sharp": sharp, "blurred": blurred, "kernel": kernel}
+            )
     return pairs
 
 
@@ -63,9 +72,14 @@ def _wiener(blurred: np.ndarray, kernel: np.ndarray, balance: float) -> np.ndarr
 
 
 def _scores(restored: list[np.ndarray], pairs: list[dict]) -> tuple[float, float]:
-    psnr = [peak_signal_noise_ratio(p["sharp"], r, data_range=255) for p, r in zip(pairs, restored)]
-    ssim = [structural_similarity(p["sharp"], r, channel_axis=-1, data_range=255)
-            for p, r in zip(pairs, restored)]
+    psnr = [
+        peak_signal_noise_ratio(p["sharp"], r, data_range=255)
+        for p, r in zip(pairs, restored, strict=True)
+    ]
+    ssim = [
+        structural_similarity(p["sharp"], r, channel_axis=-1, data_range=255)
+        for p, r in zip(pairs, restored, strict=True)
+    ]
     return float(np.mean(psnr)), float(np.mean(ssim))
 
 
@@ -85,8 +99,10 @@ def main() -> None:
         model = load_model(name, device="cpu")
         outputs = [deblur(q["blurred"], model=model, channel_axis=-1) for q in pairs]
         rows[f"{model.card.name} (blind)"] = _scores(outputs, pairs)
-    print(f"{len(pairs)} pairs from {len(PHOTOS)} scikit-image photos, kernels 13-25 px, "
-          "noise sigma 0.5-1 %")
+    print(
+        f"{len(pairs)} pairs from {len(PHOTOS)} scikit-image photos, kernels 13-25 px, "
+        "noise sigma 0.5-1 %"
+    )
     print(f"{'method':<48} {'PSNR dB':>8} {'SSIM':>7}")
     for k, (ps, ss) in rows.items():
         print(f"{k:<48} {ps:8.2f} {ss:7.4f}")
@@ -97,11 +113,16 @@ def main() -> None:
         import imageio.v3 as iio
 
         picks = range(0, len(pairs), 4)
-        tiles = [np.concatenate([pairs[i]["blurred"], wieners[best][i], outputs[i],
-                                 pairs[i]["sharp"]], axis=1) for i in picks]
+        tiles = [
+            np.concatenate(
+                [pairs[i]["blurred"], wieners[best][i], outputs[i], pairs[i]["sharp"]], axis=1
+            )
+            for i in picks
+        ]
         width = max(t.shape[1] for t in tiles)
-        tiles = [np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255)
-                 for t in tiles]
+        tiles = [
+            np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
+        ]
         iio.imwrite(args.grid, np.concatenate(tiles, axis=0))
         print(f"wrote {args.grid} (columns: blurred | Wiener with true kernel | model | sharp)")
 

@@ -25,8 +25,18 @@ from skimage.transform import resize
 PACKAGE = "plasma-workspace-wallpapers"
 #: Wallpapers of the package that are photographs (checked by eye on a contact sheet).
 PHOTOS = [
-    "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf",
-    "Grey", "Kite", "Kokkini", "Path", "SafeLanding", "summer_1am",
+    "BytheWater",
+    "ColdRipple",
+    "ColorfulCups",
+    "DarkestHour",
+    "EveningGlow",
+    "FallenLeaf",
+    "Grey",
+    "Kite",
+    "Kokkini",
+    "Path",
+    "SafeLanding",
+    "summer_1am",
 ]
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -33,8 +33,9 @@ class Flaky(SRN):
 @pytest.fixture
 def stack(tmp_path, rng):
     image = rng.integers(0, 256, (2, 100, 140, 3), dtype=np.uint8)
-    z = zarr.create_array(str(tmp_path / "src.zarr"), shape=image.shape, chunks=(1, 50, 50, 3),
-                          dtype="uint8")
+    z = zarr.create_array(
+        str(tmp_path / "src.zarr"), shape=image.shape, chunks=(1, 50, 50, 3), dtype="uint8"
+    )
     z[:] = image
     return image, str(tmp_path / "src.zarr")
 
@@ -48,8 +49,9 @@ def test_writes_an_ome_zarr_image_equal_to_the_eager_result(tmp_path, stack):
     image, src = stack
     net = tiny_srn()
     seen = []
-    dest = deblur_to_zarr(src, tmp_path / "out.zarr", model=net, **ARGS,
-                          progress=lambda d, t: seen.append((d, t)))
+    dest = deblur_to_zarr(
+        src, tmp_path / "out.zarr", model=net, **ARGS, progress=lambda d, t: seen.append((d, t))
+    )
     group = zarr.open_group(str(dest), mode="r")
     attrs = dict(group.attrs)
     assert attrs["napari_srn"]["status"] == "complete"
@@ -85,8 +87,10 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, stack):
     net.calls, net.fail_after = 0, None
     deblur_to_zarr(src, tmp_path / "resumed.zarr", model=net, **ARGS)
     assert 0 < net.calls < per_run  # finished chunks were skipped
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "resumed.zarr" / "0"))[:],
-                                  zarr.open_array(str(whole / "0"))[:])
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "resumed.zarr" / "0"))[:],
+        zarr.open_array(str(whole / "0"))[:],
+    )
     net.calls = 0
     deblur_to_zarr(src, tmp_path / "resumed.zarr", model=net, **ARGS)  # complete: nothing to do
     assert net.calls == 0
@@ -158,8 +162,20 @@ def test_cli_writes_zarr_and_resumes(tmp_path, stack, capsys):
     _, src = stack
     weights = tmp_path / "tiny.safetensors"
     save_model(tiny_srn(), weights, ModelCard(name="tiny", description="test"))
-    args = ["deblur", src, str(tmp_path / "cli.zarr"), "--model", str(weights),
-            "--tile-size", "48", "--overlap", "16", "--channel-axis", "-1", "--no-progress"]
+    args = [
+        "deblur",
+        src,
+        str(tmp_path / "cli.zarr"),
+        "--model",
+        str(weights),
+        "--tile-size",
+        "48",
+        "--overlap",
+        "16",
+        "--channel-axis",
+        "-1",
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert main(args) == 0  # the same command again: already complete, nothing to do
     group = zarr.open_group(str(tmp_path / "cli.zarr"), mode="r")
@@ -174,9 +190,12 @@ def test_runs_on_a_local_dask_cluster_loading_the_model_once_per_worker(tmp_path
     image, src = stack
     weights = tmp_path / "tiny.safetensors"
     save_model(tiny_srn(), weights, ModelCard(name="tiny", description="test"))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         dest = deblur_to_zarr(src, tmp_path / "dist.zarr", model=str(weights), **ARGS)
 
         def loads():
@@ -189,8 +208,10 @@ def test_runs_on_a_local_dask_cluster_loading_the_model_once_per_worker(tmp_path
         got = lazy.compute()
     assert sorted(per_worker.values()) == [1, 1]  # loaded once per worker process
     local = deblur(image, model=str(weights), **ARGS)
-    assert np.abs(np.moveaxis(zarr.open_array(str(dest / "0"))[:], 1, -1).astype(int)
-                  - local).max() <= 1
+    assert (
+        np.abs(np.moveaxis(zarr.open_array(str(dest / "0"))[:], 1, -1).astype(int) - local).max()
+        <= 1
+    )
     assert np.abs(got.astype(int) - local).max() <= 1
     assert isinstance(lazy, da.Array)
 

@@ -129,9 +129,7 @@ class Runner:
                 return res
 
             # windows and cores are multiples of 4 at every level, as the state slices need
-            for _ in iter_tiled(
-                inputs, predict, outputs, level_tiles(size, self.tile, self.halo)
-            ):
+            for _ in iter_tiled(inputs, predict, outputs, level_tiles(size, self.tile, self.halo)):
                 yield
             pred = torch.from_numpy(out)[None]
             if net.lstm is not None:

@@ -137,10 +137,11 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool):
 class _Writer:
     """Writes dask arrays chunk by chunk into zarr arrays, skipping chunks already marked."""
 
-    def __init__(self, dest: Path, progress: Callable[[Progress], None], cancel, batch: int):
+    def __init__(
+        self, dest: Path, progress: Callable[[Progress], None], cancel, batch: int, total: int
+    ):
         self.dest, self.progress, self.cancel, self.batch = dest, progress, cancel, batch
-        self.done = 0
-        self.total = 0
+        self.done, self.total = 0, total
 
     def marker_dir(self, tag: str) -> Path:
         return self.dest / WORK / "done" / tag
@@ -332,9 +333,8 @@ def deblur_to_zarr(
     else:
         report = lambda p: None  # noqa: E731
     threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
-    writer = _Writer(dest, report, cancel, batch_size or max(2, 2 * threads))
-
-    writer.total = sum(x.npartitions for x in recorded) + final.npartitions
+    total = sum(x.npartitions for x in recorded) + final.npartitions
+    writer = _Writer(dest, report, cancel, batch_size or max(2, 2 * threads), total)
 
     def store_level(tag: str, out: da.Array) -> da.Array:
         path = dest / WORK / tag

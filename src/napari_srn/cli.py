@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="axis of RGB(A) samples: auto (from the file), none, or an integer",
     )
     d.add_argument(
-        "--axes", default=None,
+        "--axes",
+        default=None,
         help="names of the input's axes for a .zarr output, e.g. tyx or zyxc "
         "(default: yx, preceded by t or tz, with c at the channel axis)",
     )
@@ -98,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _is_zarr(path: str) -> bool:
     p = Path(path)
-    return p.suffix.lower() == ".zarr" or (p.is_dir() and any(
-        (p / name).exists() for name in ("zarr.json", ".zarray", ".zgroup")))
+    return p.suffix.lower() == ".zarr" or (
+        p.is_dir() and any((p / name).exists() for name in ("zarr.json", ".zarray", ".zgroup"))
+    )
 
 
 def _deblur_file(args: argparse.Namespace) -> int:
@@ -118,9 +120,18 @@ def _deblur_file(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".zarr":
         from ._to_zarr import deblur_to_zarr
 
-        deblur_to_zarr(image, out, model=args.model, channel_axis=axis,
-                       tile_size=args.tile_size, overlap=args.overlap, device=args.device,
-                       axes=args.axes, overwrite=args.overwrite, progress=not args.no_progress)
+        deblur_to_zarr(
+            image,
+            out,
+            model=args.model,
+            channel_axis=axis,
+            tile_size=args.tile_size,
+            overlap=args.overlap,
+            device=args.device,
+            axes=args.axes,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
         print(f"wrote {out}")
         return 0
     if out.exists() and not args.overwrite:
@@ -218,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"napari-srn: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("napari-srn: interrupted; image files are not written until complete, and a "
-              ".zarr output resumes if you run the same command again", file=sys.stderr)
+        print(
+            "napari-srn: interrupted; image files are not written until complete, and a "
+            ".zarr output resumes if you run the same command again",
+            file=sys.stderr,
+        )
         return 130
 
 
