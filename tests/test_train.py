@@ -258,3 +258,19 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path, photos):
         read_log(resumed.run_dir / "train.csv")["loss"]
         == read_log(straight.run_dir / "train.csv")["loss"]
     )
+
+
+def test_export_checkpoint_gives_a_loadable_interim_model(tmp_path, photos):
+    from napari_srn.training.export import export_checkpoint
+
+    result = train(tiny(tmp_path, photos, name="tiny-test"))
+    dest = export_checkpoint(result.run_dir / "checkpoint.pt", tmp_path / "step.safetensors")
+    model = load_model(dest, device="cpu")
+    final = load_model(result.weights, device="cpu")
+    assert model.card.provisional and model.card.training_steps == 8
+    assert model.card.name == "tiny-test-step8"
+    assert model.config == final.config
+    for (k, a), (_, b) in zip(model.state_dict().items(), final.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3, msg=k)  # stored as float16
+    with pytest.raises(FileExistsError):
+        export_checkpoint(result.run_dir / "checkpoint.pt", dest)
