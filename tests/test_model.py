@@ -133,3 +133,13 @@ def test_receptive_field_matches_an_impulse_response():
 def test_default_model_geometry():
     net = SRN()
     assert (net.divisor, net.receptive_field, net.halo) == (16, 184, 48)
+
+
+def test_untrained_global_residual_network_is_the_identity():
+    net = tiny_srn(global_residual=True)
+    x = torch.rand(1, 3, 32, 48)
+    with torch.inference_mode():
+        assert torch.equal(net(x), x)
+    # the faithful variant predicts the image itself from random weights: not the identity
+    with torch.inference_mode():
+        assert not torch.allclose(tiny_srn()(x), x)

@@ -39,7 +39,8 @@ class SRNConfig:
         (the paper's ``lstm`` model), or nothing (the authors' ``color`` and ``gray`` models).
     global_residual : bool
         If True the network predicts a correction added to its blurred input at each scale
-        instead of the sharp image itself (not in the paper; off by default).
+        instead of the sharp image itself (not in the paper; off by default). The output
+        convolution then starts at zero, so an untrained network returns its input.
     """
 
     channels: int = 3

@@ -103,6 +103,11 @@ class SRN(nn.Module):
         self.up1 = nn.Sequential(deconv(2 * w, w), nn.ReLU(inplace=True))
         self.dec1 = blocks(w)
         self.out = conv(w, c, k)
+        if cfg.global_residual:
+            # the correction starts at zero: an untrained residual network is the identity, so
+            # training starts from the blurred input's quality instead of far below it
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     # -- what the tiler needs ---------------------------------------------------------------
     @property
