@@ -16,16 +16,8 @@ import torch
 from skimage import data
 
 from napari_srn import SRN, SRNConfig
-from napari_srn._inference import Runner
+from napari_srn._inference import Runner, drain
 from napari_srn.tiling import iter_tiled, tile_slices
-
-
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def psnr(a, ref):

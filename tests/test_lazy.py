@@ -10,13 +10,12 @@ import torch
 import zarr
 
 from napari_srn import deblur, save_model
-from napari_srn._inference import Runner
+from napari_srn._inference import Runner, drain
 from napari_srn._lazy import lazy_predict
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 
 from .conftest import identity_srn, tiny_srn
-from .test_tiling import drain
 
 
 @pytest.mark.parametrize("recurrent", ["none", "convlstm"])

@@ -7,19 +7,11 @@ import pytest
 import torch
 
 from napari_srn import SRN, SRNConfig
-from napari_srn._inference import Runner
+from napari_srn._inference import Runner, drain
 from napari_srn.tiling import axis_cores, iter_tiled, tile_slices
 from napari_srn.tiling.grid import axis_tiles
 
 from .conftest import psnr, tiny_srn
-
-
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @pytest.mark.parametrize("length", [1, 5, 16, 17, 100, 128, 129, 500, 1000])

@@ -20,12 +20,21 @@ import torch
 from .model.srn import SRN, resize, resize_state
 from .tiling import iter_tiled, tile_slices
 
-__all__ = ["LEVEL_ALIGN", "Runner", "level_tiles"]
+__all__ = ["LEVEL_ALIGN", "Runner", "drain", "level_tiles"]
 
 #: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
 #: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
 #: lazy graph as well (`napari_srn._lazy`), which must cut exactly the same tiles.
 LEVEL_ALIGN = 8
+
+
+def drain(gen: Generator):
+    """Run a generator to its end and return its return value (e.g. ``Runner.run``)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
 
 
 def level_min_last(halo: int) -> int:

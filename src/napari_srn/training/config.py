@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from ..model.config import SRNConfig
+from .synth import ShakeParams
+
+_SHAKE = ShakeParams()
 
 __all__ = [
     "CONFIG_FILE",
@@ -95,14 +98,15 @@ class TrainConfig:
     num_workers: int | None = None
     image_cache: int = 8
     # -- synthetic camera shake (sharp-only data) ----------------------------------------
-    shake_size: tuple[int, int] = (9, 31)
-    shake_length: tuple[float, float] = (0.5, 1.0)
-    shakiness: tuple[float, float] = (0.0, 0.1)
-    no_blur_fraction: float = 0.0
-    gamma: float = 2.2
-    highlight_gain: tuple[float, float] = (1.0, 1.0)
-    clip: bool = True
-    noise: tuple[float, float] = (0.0, 0.01)
+    # (defaults from ShakeParams, the one place they are written)
+    shake_size: tuple[int, int] = _SHAKE.shake_size
+    shake_length: tuple[float, float] = _SHAKE.shake_length
+    shakiness: tuple[float, float] = _SHAKE.shakiness
+    no_blur_fraction: float = _SHAKE.no_blur_fraction
+    gamma: float = _SHAKE.gamma
+    highlight_gain: tuple[float, float] = _SHAKE.highlight_gain
+    clip: bool = _SHAKE.clip
+    noise: tuple[float, float] = _SHAKE.noise
     # -- model ---------------------------------------------------------------------------
     channels: int | None = None
     width: int | None = None
