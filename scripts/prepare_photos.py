@@ -2,11 +2,16 @@
 
 Training photos: the real photographs among the wallpapers of Debian's
 ``plasma-workspace-wallpapers`` package (KDE; the others are illustrations and renders),
-downscaled to at most 1280 pixels on the long side (about the resolution of GoPro frames) with
-anti-aliasing, written as PNG. Evaluation photos come from a different source, scikit-image's
-bundled photographs (see benchmarks/eval_deblur.py), so no evaluation image is ever trained on.
+downscaled with anti-aliasing to at most 1280 pixels on the long side (about the resolution of
+GoPro frames) and again to 640 (twice the detail per pixel, as in small photos and crops),
+written as PNG to ``train/<size>/``.
 
-    python scripts/prepare_photos.py            # -> data/photos/train/*.png
+Validation photos (for following a run and picking its settings, never trained on):
+scikit-image's textured grey photographs camera, brick, grass and gravel, as RGB PNGs in
+``val/``. The benchmark (benchmarks/eval_deblur.py) uses scikit-image's *colour* photographs, a
+set disjoint from both.
+
+    python scripts/prepare_photos.py            # -> data/photos/train/{1280,640}/, data/photos/val/
 
 Needs ``apt-get`` (Debian/Ubuntu) to download the package; nothing is installed.
 """
@@ -49,12 +54,31 @@ def _pixels(path: Path) -> int:
         return 0
 
 
+VAL_PHOTOS = ["camera", "brick", "grass", "gravel"]
+
+
+def _downscale(image: np.ndarray, max_side: int) -> np.ndarray:
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
+    image = resize(image, size, anti_aliasing=True, preserve_range=True)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=ROOT / "data" / "photos" / "train")
-    p.add_argument("--max-side", type=int, default=1280)
+    p.add_argument("--out", type=Path, default=ROOT / "data" / "photos")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1280, 640], help="long sides")
     args = p.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    from skimage import data
+
+    val = args.out / "val"
+    val.mkdir(parents=True, exist_ok=True)
+    for name in VAL_PHOTOS:
+        image = getattr(data, name)()
+        iio.imwrite(val / f"{name}.png", np.repeat(image[..., None], 3, axis=-1))
+    print(f"validation: {', '.join(VAL_PHOTOS)} -> {val}")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, check=True)
         deb = next(Path(tmp).glob(f"{PACKAGE}_*.deb"))
@@ -65,13 +89,12 @@ def main() -> None:
             largest = max(images, key=_pixels)  # files are named WIDTHxHEIGHT.ext
             image = iio.imread(largest)
             image = np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image[..., :3]
-            scale = args.max_side / max(image.shape[:2])
-            if scale < 1:
-                size = (round(image.shape[0] * scale), round(image.shape[1] * scale))
-                image = resize(image, size, anti_aliasing=True, preserve_range=True)
-                image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
-            iio.imwrite(args.out / f"{name}.png", image)
-            print(f"{name}: {largest.name} -> {image.shape[1]}x{image.shape[0]}")
+            for side in args.sizes:
+                small = _downscale(image, side)
+                folder = args.out / "train" / str(side)
+                folder.mkdir(parents=True, exist_ok=True)
+                iio.imwrite(folder / f"{name}.png", small)
+                print(f"{name}: {largest.name} -> {small.shape[1]}x{small.shape[0]}")
 
 
 if __name__ == "__main__":

@@ -274,3 +274,31 @@ def test_export_checkpoint_gives_a_loadable_interim_model(tmp_path, photos):
         torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3, msg=k)  # stored as float16
     with pytest.raises(FileExistsError):
         export_checkpoint(result.run_dir / "checkpoint.pt", dest)
+
+
+def test_cpu_precision_policy():
+    from napari_srn.training.loop import amp_policy, cpu_has_bf16
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert amp_policy(False, "bfloat16", cpu) == (False, torch.float32)
+    assert amp_policy(False, "float16", cuda) == (False, torch.float32)
+    assert amp_policy(True, "float16", cuda) == (True, torch.float16)
+    expected = (True, torch.bfloat16) if cpu_has_bf16() else (False, torch.float32)
+    assert amp_policy(True, "bfloat16", cpu) == expected
+    assert amp_policy(True, "float16", cpu) == expected  # float16 is CUDA only
+    assert amp_policy(True, "bfloat16", torch.device("mps")) == (False, torch.float32)
+
+
+@pytest.mark.parametrize("amp", [False, True])
+def test_cpu_training_in_either_precision_resumes_exactly(tmp_path, photos, amp):
+    # on a CPU with native bfloat16, amp=True trains in bfloat16 autocast, channels-last
+    full = train(tiny(tmp_path / "full", photos, steps=4, val_every=0, amp=amp))
+    first = train(
+        tiny(tmp_path / "part", photos, steps=4, val_every=0, amp=amp),
+        callback=lambda progress: progress.step < 2,
+    )
+    assert first.stopped and first.step == 2
+    resumed = train(tiny(tmp_path / "part", photos, steps=4, val_every=0, amp=amp, resume=True))
+    a = read_log(full.run_dir / "train.csv")["loss"]
+    b = read_log(resumed.run_dir / "train.csv")["loss"]
+    assert np.isfinite(a).all() and a[2:] == b[2:]

@@ -351,3 +351,26 @@ def test_pairs_convert_to_zarr_and_give_the_same_samples(tmp_path, rng):
     stored = TrainSet(find_data(tmp_path / "p.zarr").items, **kw)
     for g in range(6):
         torch.testing.assert_close(files[g], stored[g], rtol=0, atol=0)
+
+
+def test_crop_tries_pick_the_most_textured_of_the_drawn_crops(tmp_path, rng):
+    # left half flat grey, right half noise: uniform crops land on the flat half half the time
+    image = np.full((64, 256, 3), 128, np.uint8)
+    image[:, 128:] = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "half.png", image)
+    items = find_data(tmp_path).items
+    kw = {"crop": 64, "channels": 3, "seed": 0, "shake": SMALL_SHAKE, "synthetic": True}
+    uniform = TrainSet(items, **kw, augment=False)
+    picky = TrainSet(items, **kw, augment=False, crop_tries=8)
+
+    def flat_share(ds):
+        return np.mean([float(ds[g][1].std()) < 1e-6 for g in range(40)])
+
+    assert flat_share(uniform) > 0.2  # the flat half is drawn (the crop may straddle both)
+    assert flat_share(picky) == 0  # 8 draws: a fully flat crop always loses to a textured one
+    torch.testing.assert_close(picky[5], picky[5], rtol=0, atol=0)  # still a function of g
+    # one try is the uniform stream exactly (old runs resume unchanged)
+    one = TrainSet(items, **kw, augment=False, crop_tries=1)
+    torch.testing.assert_close(one[3], uniform[3], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="crop_tries"):
+        TrainSet(items, **kw, crop_tries=0)

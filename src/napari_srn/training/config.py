@@ -94,6 +94,7 @@ class TrainConfig:
     val_images: int = 64
     val_crop: int = 512
     crop: int = 256
+    crop_tries: int = 1
     augment: bool = True
     num_workers: int | None = None
     image_cache: int = 8
@@ -228,6 +229,12 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
         "data",
         "side of the random training crops (a multiple of the divisor: 16 for 3 scales)",
     ),
+    "crop_tries": (
+        "data",
+        "draw this many random crop positions and train on the most textured one (largest "
+        "mean gradient of the sharp image); 1: uniform crops, as the paper. Photos with large "
+        "smooth areas (sky, bokeh) waste most uniform crops on nothing to deblur",
+    ),
     "augment": ("data", "random flips and 90-degree rotations"),
     "num_workers": (
         "data",
@@ -297,8 +304,12 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
         "start again in an existing run directory, deleting its checkpoint, logs and model",
     ),
     "device": ("run", "cpu, cuda, cuda:N (default: CUDA if available, else CPU)"),
-    "amp": ("run", "mixed precision (autocast) on CUDA; ignored on CPU"),
-    "amp_dtype": ("run", "bfloat16, or float16 (with loss scaling), for amp"),
+    "amp": (
+        "run",
+        "mixed precision (autocast): amp_dtype on CUDA, bfloat16 on a CPU with native "
+        "bfloat16 (AVX512-BF16 or AMX), float32 elsewhere",
+    ),
+    "amp_dtype": ("run", "bfloat16, or float16 (with loss scaling; CUDA only), for amp"),
     "val_every": ("run", "validate every this many steps (0: only at the end)"),
     "checkpoint_every": (
         "run",
@@ -472,6 +483,11 @@ def _problems(v: dict[str, Any]) -> list[str]:
             f"crop: must be a positive multiple of {divisor} (the network's divisor), "
             f"got {crop!r}; try {lo} or {lo + divisor}"
         )
+    need(
+        is_int(v["crop_tries"]) and v["crop_tries"] >= 1,
+        "crop_tries",
+        "must be an integer >= 1 (1: uniform random crops)",
+    )
     need(isinstance(v["augment"], bool), "augment", "must be true or false")
     need(
         v["num_workers"] is None or (is_int(v["num_workers"]) and v["num_workers"] >= 0),

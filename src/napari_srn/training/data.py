@@ -465,9 +465,18 @@ class TrainSet(_Base):
     """Random crops; index ``g`` is the global sample number (see the module docstring)."""
 
     def __init__(
-        self, items: tuple[Item, ...], *, crop: int, augment: bool = True, **kw: Any
+        self,
+        items: tuple[Item, ...],
+        *,
+        crop: int,
+        augment: bool = True,
+        crop_tries: int = 1,
+        **kw: Any,
     ) -> None:
         super().__init__(items, **kw)
+        if crop_tries < 1:
+            raise ValueError(f"crop_tries must be >= 1, got {crop_tries}")
+        self.crop_tries = crop_tries
         small = [
             f"{i.sharp} ({i.shape[0]}x{i.shape[1]})" for i in self.items if min(i.shape) < crop
         ]
@@ -485,6 +494,19 @@ class TrainSet(_Base):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _texture(self, item: Item, top: int, left: int) -> float:
+        """Mean absolute gradient of the sharp crop at ``top, left`` (every 2nd pixel of the
+        first channel): how much there is to deblur there. Only compared between crops of
+        one image, so the image's intensity range does not matter."""
+        c = self.crop
+        if item.sharp.startswith("zarr:"):
+            raw = _read_window(item.sharp, top, left, c, c)
+        else:
+            raw = self.cache.get(item.sharp, range_of=item.blurred)[0]
+            raw = raw[top : top + c, left : left + c]
+        x = raw[::2, ::2, 0].astype(np.float32)
+        return float(np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean())
+
     def order(self, epoch: int) -> np.ndarray:
         """The shuffled order of the items in ``epoch`` (a pure function of seed and epoch)."""
         if self._perm is None or self._perm[0] != epoch:
@@ -499,6 +521,12 @@ class TrainSet(_Base):
         height, width = item.shape
         top = int(rng.integers(height - self.crop + 1))
         left = int(rng.integers(width - self.crop + 1))
+        if self.crop_tries > 1:
+            tops = [top, *rng.integers(height - self.crop + 1, size=self.crop_tries - 1)]
+            lefts = [left, *rng.integers(width - self.crop + 1, size=self.crop_tries - 1)]
+            scores = [self._texture(item, t, c) for t, c in zip(tops, lefts, strict=True)]
+            best = int(np.argmax(scores))
+            top, left = int(tops[best]), int(lefts[best])
         blurred, sharp = self._sample(item, rng, top, left, self.crop, self.crop)
         if self.augment:
             blurred, sharp = augment(rng, blurred, sharp)

@@ -61,6 +61,8 @@ __all__ = [
     "CHECKPOINT",
     "TrainProgress",
     "TrainResult",
+    "amp_policy",
+    "cpu_has_bf16",
     "evaluate",
     "multiscale_loss",
     "train",
@@ -117,6 +119,28 @@ class PolyDecay:
 
     def __call__(self, step: int) -> float:
         return max(0.0, 1.0 - step / self.steps) ** self.power
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where autocast pays
+    (about 2.5x faster training measured on a 2-core Xeon with AMX); elsewhere it is slower."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def amp_policy(amp: bool, amp_dtype: str, device: torch.device) -> tuple[bool, torch.dtype]:
+    """Whether to autocast, and to which dtype: ``amp_dtype`` on CUDA; bfloat16 on a CPU with
+    native bfloat16 (float16 is not offered there); float32 everywhere else."""
+    dtype = torch.bfloat16 if amp_dtype == "bfloat16" else torch.float16
+    if not amp:
+        return False, torch.float32
+    if device.type == "cuda":
+        return True, dtype
+    if device.type == "cpu" and cpu_has_bf16():
+        if dtype != torch.bfloat16:
+            log.warning("amp_dtype float16 is not supported on CPU: using bfloat16")
+        return True, torch.bfloat16
+    return False, torch.float32
 
 
 def multiscale_loss(outputs: list[torch.Tensor], sharp: torch.Tensor) -> torch.Tensor:
@@ -444,6 +468,7 @@ def train(
     train_set = TrainSet(
         train_items,
         crop=cfg.crop,
+        crop_tries=cfg.crop_tries,
         augment=cfg.augment,
         synthetic=source.synthetic,
         cache=cfg.image_cache,
@@ -486,12 +511,16 @@ def train(
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, PolyDecay(cfg.steps, cfg.lr_power))
-    use_amp = cfg.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cfg.amp_dtype == "bfloat16" else torch.float16
+    use_amp, amp_dtype = amp_policy(cfg.amp, cfg.amp_dtype, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    if device.type == "cpu":
+        # oneDNN's convolutions are faster in channels-last layout on CPU (more so in bf16)
+        model.to(memory_format=torch.channels_last)
+    precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
+    log.info("precision: %s", precision)
 
     def autocast() -> Any:
-        return torch.autocast("cuda", dtype=amp_dtype, enabled=use_amp)
+        return torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp)
 
     start, elapsed, last_val, last_loss = 0, 0.0, None, float("nan")
     if state is not None:
@@ -568,6 +597,8 @@ def train(
             session_wait += waited
             blurred = blurred.to(device, non_blocking=True)
             sharp = sharp.to(device, non_blocking=True)
+            if device.type == "cpu":
+                blurred = blurred.contiguous(memory_format=torch.channels_last)
             lr = optimizer.param_groups[0]["lr"]
             in_update = True
             with autocast():
