@@ -83,6 +83,31 @@ def _scores(restored: list[np.ndarray], pairs: list[dict]) -> tuple[float, float
     return float(np.mean(psnr)), float(np.mean(ssim))
 
 
+def baselines(pairs: list[dict]) -> tuple[dict, float, list[np.ndarray]]:
+    """Scores of the blurred input and of the best-balance Wiener; that balance and its outputs."""
+    rows = {"blurred input": _scores([q["blurred"] for q in pairs], pairs)}
+    wieners = {b: [_wiener(q["blurred"], q["kernel"], b) for q in pairs] for b in BALANCES}
+    best = max(BALANCES, key=lambda b: _scores(wieners[b], pairs)[0])
+    rows[f"Wiener, true kernel (balance {best})"] = _scores(wieners[best], pairs)
+    return rows, best, wieners[best]
+
+
+def grid_image(pairs: list[dict], wiener: list, outputs: list, every: int = 4, crop: int = 256):
+    """Rows of blurred | Wiener | model | sharp (central ``crop`` pixels of every 4th pair)."""
+    tiles = []
+    for i in range(0, len(pairs), every):
+        h, w = pairs[i]["sharp"].shape[:2]
+        top, left = (h - min(h, crop)) // 2, (w - min(w, crop)) // 2
+        cut = (slice(top, top + crop), slice(left, left + crop))
+        row = [pairs[i]["blurred"], wiener[i], outputs[i], pairs[i]["sharp"]]
+        tiles.append(np.concatenate([a[cut] for a in row], axis=1))
+    width = max(t.shape[1] for t in tiles)
+    tiles = [
+        np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
+    ]
+    return np.concatenate(tiles, axis=0)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", action="append", default=[], help="name or .safetensors (repeat)")
@@ -90,10 +115,7 @@ def main() -> None:
     p.add_argument("--json", help="write the table as JSON here")
     args = p.parse_args()
     pairs = make_benchmark()
-    rows = {"blurred input": _scores([q["blurred"] for q in pairs], pairs)}
-    wieners = {b: [_wiener(q["blurred"], q["kernel"], b) for q in pairs] for b in BALANCES}
-    best = max(BALANCES, key=lambda b: _scores(wieners[b], pairs)[0])
-    rows[f"Wiener, true kernel (balance {best})"] = _scores(wieners[best], pairs)
+    rows, _, wiener = baselines(pairs)
     outputs = None
     for name in args.model:
         model = load_model(name, device="cpu")
@@ -112,18 +134,7 @@ def main() -> None:
     if args.grid and outputs is not None:
         import imageio.v3 as iio
 
-        picks = range(0, len(pairs), 4)
-        tiles = [
-            np.concatenate(
-                [pairs[i]["blurred"], wieners[best][i], outputs[i], pairs[i]["sharp"]], axis=1
-            )
-            for i in picks
-        ]
-        width = max(t.shape[1] for t in tiles)
-        tiles = [
-            np.pad(t, ((0, 4), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles
-        ]
-        iio.imwrite(args.grid, np.concatenate(tiles, axis=0))
+        iio.imwrite(args.grid, grid_image(pairs, wiener, outputs))
         print(f"wrote {args.grid} (columns: blurred | Wiener with true kernel | model | sharp)")
 
 

@@ -189,6 +189,25 @@ def test_multiscale_loss_is_the_sum_of_per_scale_mse():
         torch.nn.functional.interpolate(sharp, size=o.shape[-2:], mode="bilinear") for o in outputs
     ]
     assert float(multiscale_loss(perfect, sharp)) == 0.0
+    for kind in ("l1", "l1+fft"):
+        assert float(multiscale_loss(perfect, sharp, kind)) == 0.0
+
+
+def test_l1_and_fourier_losses():
+    sharp = torch.zeros(1, 1, 16, 16)
+    out = torch.zeros(1, 1, 16, 16)
+    out[..., 3, 5] = 2.0  # one wrong pixel: L1 2/256; its spectrum is 2 everywhere
+    l1 = multiscale_loss([out], sharp, "l1")
+    torch.testing.assert_close(l1, torch.tensor(2.0 / 256))
+    # rfft2 keeps 16 x 9 complex values: |re| + |im| of 2 * exp(-i phi), averaged over 2 x 144
+    spectrum = torch.fft.rfft2(out)
+    fft = torch.view_as_real(spectrum).abs().mean()
+    torch.testing.assert_close(multiscale_loss([out], sharp, "l1+fft"), l1 + 0.1 * fft)
+    assert float(fft) > 0
+    with pytest.raises(ValueError, match="loss must be"):
+        multiscale_loss([out], sharp, "ssim")
+    with pytest.raises(ValueError, match="loss"):
+        TrainConfig(data="x", loss="l2")
 
 
 def test_cli_trains_writes_the_resolved_config_and_resumes(tmp_path, photos, capsys):
@@ -302,3 +321,18 @@ def test_cpu_training_in_either_precision_resumes_exactly(tmp_path, photos, amp)
     a = read_log(full.run_dir / "train.csv")["loss"]
     b = read_log(resumed.run_dir / "train.csv")["loss"]
     assert np.isfinite(a).all() and a[2:] == b[2:]
+
+
+def test_a_resumed_run_may_change_its_length(tmp_path, photos, caplog):
+    first = train(tiny(tmp_path, photos, steps=8), callback=lambda p: p.step < 4)
+    assert first.step == 4
+    with pytest.raises(ValueError, match="steps must be larger than 4"):
+        train(tiny(tmp_path, photos, steps=4, resume=True))
+    with caplog.at_level("WARNING", logger="napari_srn.training.loop"):
+        longer = train(tiny(tmp_path, photos, steps=12, resume=True))
+    assert longer.step == 12 and "from 8 to 12 steps" in caplog.text
+    lrs = read_log(longer.run_dir / "train.csv")["lr"]
+    # the lr logged at step s is the one used for it: lr0 * (1 - (s - 1) / steps) ** power
+    cfg = tiny(tmp_path, photos, steps=12)
+    decay = PolyDecay(12, cfg.lr_power)
+    np.testing.assert_allclose(lrs[4:], [cfg.lr * decay(s - 1) for s in range(5, 13)])

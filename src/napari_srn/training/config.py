@@ -62,6 +62,7 @@ RUN_ONLY_FIELDS = frozenset(
 DataKind = Literal["auto", "pairs", "sharp", "zarr"]
 Recurrent = Literal["none", "convlstm"]
 AmpDtype = Literal["bfloat16", "float16"]
+Loss = Literal["mse", "l1", "l1+fft"]
 
 #: Architecture fields: None means "from init_weights when given, else SRNConfig's default".
 MODEL_FIELDS = (
@@ -121,6 +122,7 @@ class TrainConfig:
     steps: int = 262_875
     batch_size: int = 16
     lr: float = 1e-4
+    loss: Loss = "mse"
     lr_power: float = 0.3
     clip_grad_norm: float | None = None
     seed: int = 0
@@ -287,6 +289,11 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "batch_size": ("optim", "crops per update"),
     "lr": ("optim", "initial Adam learning rate"),
     "lr_power": ("optim", "power of the polynomial decay to zero"),
+    "loss": (
+        "optim",
+        "per-scale loss: mse (the paper), l1, or l1+fft (L1 plus 0.1 x L1 of the Fourier "
+        "transforms, after MIMO-UNet)",
+    ),
     "clip_grad_norm": (
         "optim",
         "clip the gradient's global norm (the authors clip the ConvLSTM's at 3)",
@@ -553,6 +560,7 @@ def _problems(v: dict[str, Any]) -> list[str]:
         "must be cpu, cuda, cuda:N or None",
     )
     need(v["amp_dtype"] in ("bfloat16", "float16"), "amp_dtype", "must be bfloat16 or float16")
+    need(v["loss"] in ("mse", "l1", "l1+fft"), "loss", "must be mse, l1 or l1+fft")
     for name in ("val_every", "checkpoint_every"):
         need(is_int(v[name]) and v[name] >= 0, name, "must be an integer >= 0 (0: only at the end)")
     need(is_int(v["log_every"]) and v["log_every"] >= 1, "log_every", "must be an integer >= 1")
