@@ -417,7 +417,8 @@ def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str)
             f"noise sigma {cfg.noise[0]}-{cfg.noise[1]}, unblurred share "
             f"{cfg.no_blur_fraction}"
         )
-    return text + f"; {cfg.crop}x{cfg.crop} crops, batch {cfg.batch_size}"
+    tries = f" (most textured of {cfg.crop_tries})" if cfg.crop_tries > 1 else ""
+    return text + f"; {cfg.crop}x{cfg.crop} crops{tries}, batch {cfg.batch_size}"
 
 
 # ------------------------------------------------------------------------------ train
