@@ -144,6 +144,12 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
     path.unlink()  # a resumed run takes its weights from the checkpoint
     resumed = train(config_from_file(result.run_dir / "config.yaml", {"resume": True}))
     assert resumed.step == 2
+    # ... so the starting weights may have moved (the bundled default's run did)
+    moved = config_from_file(
+        result.run_dir / "config.yaml",
+        {"resume": True, "steps": 3, "init_weights": str(tmp_path / "moved.safetensors")},
+    )
+    assert train(moved).step == 3
 
 
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):

@@ -256,7 +256,9 @@ def _prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
 
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, step: int) -> None:
     """Refuse a resume whose config would compute something else; ``steps`` alone may change
-    (longer, or shorter but past the checkpoint's ``step``): the schedule then follows it."""
+    (longer, or shorter but past the checkpoint's ``step``): the schedule then follows it.
+    ``init_weights`` may name another path (or none): a resumed run takes its weights from the
+    checkpoint, so where the starting weights lie does not change what is computed."""
     try:
         old = TrainConfig.from_dict({**saved, "resume": False, "overwrite": False})
     except ValueError as err:
@@ -264,7 +266,7 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, 
     diffs = [
         f"{f.name}: the run has {getattr(old, f.name)!r}, now {getattr(config, f.name)!r}"
         for f in dataclasses.fields(TrainConfig)
-        if f.name not in RUN_ONLY_FIELDS | {"steps"}
+        if f.name not in RUN_ONLY_FIELDS | {"steps", "init_weights"}
         and getattr(old, f.name) != getattr(config, f.name)
     ]
     if config.steps != old.steps:
