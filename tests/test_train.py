@@ -138,7 +138,10 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
     tuned = load_model(result.weights).state_dict()
     for key, value in start.state_dict().items():
         torch.testing.assert_close(tuned[key], value, rtol=0, atol=1e-8)
-    assert "fine-tuned from" in load_model(result.weights).card.description
+    assert f"fine-tuned from {path}" in load_model(result.weights).card.description
+    described = train(cfg.replace(out=str(tmp_path / "d"), description="My model."))
+    description = load_model(described.weights).card.description
+    assert description == f"My model; fine-tuned from {path}"
     with pytest.raises(ValueError, match=r"width=8 \(the weights have 4\)"):
         train(tiny(tmp_path / "c", photos, width=8, res_blocks=None, init_weights=str(path)))
     path.unlink()  # a resumed run takes its weights from the checkpoint

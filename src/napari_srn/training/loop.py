@@ -774,12 +774,15 @@ def train(
         return TrainResult(out, None, out / CHECKPOINT, step, metrics, wall_s, speed, wait, True)
     card = ModelCard(
         name=cfg.name or out.name,
-        description=cfg.description
-        or (
-            f"SRN ({arch.channels} channel(s), width {arch.width}, {arch.scales} scales, "
-            f"{arch.res_blocks} ResBlocks, recurrent={arch.recurrent}) trained with "
-            f"`napari-srn train`"
-            + (f", fine-tuned from {cfg.init_weights}" if cfg.init_weights else "")
+        description=(
+            (
+                cfg.description
+                or f"SRN ({arch.channels} channel(s), width {arch.width}, {arch.scales} "
+                f"scales, {arch.res_blocks} ResBlocks, recurrent={arch.recurrent}) trained "
+                "with `napari-srn train`"
+            ).rstrip(". ")
+            # the provenance of fine-tuned weights is kept whatever the description says
+            + (f"; fine-tuned from {cfg.init_weights}" if cfg.init_weights else "")
         ),
         training_data=_describe_data(cfg, source, len(train_set), val_text),
         training_steps=step,
