@@ -10,7 +10,8 @@ over the pairs (scikit-image metrics, data range 255):
 * the blurred input itself;
 * scikit-image's non-blind Wiener deconvolution given the TRUE kernel, at the balance that is
   best on average over this benchmark (a generous baseline: it knows the blur);
-* each model given with --model (blind: it sees only the blurred image).
+* each model given with --model (blind: it sees only the blurred image);
+* with --sharp, each model on the unblurred photos (how much it alters a sharp image).
 
     python benchmarks/eval_deblur.py --model default --model runs/default_cpu/final.safetensors
     python benchmarks/eval_deblur.py --grid docs/images/eval_grid.png --model PATH
@@ -92,6 +93,13 @@ def baselines(pairs: list[dict]) -> tuple[dict, float, list[np.ndarray]]:
     return rows, best, wieners[best]
 
 
+def on_sharp_input(model, pairs: list[dict]) -> tuple[float, float]:
+    """PSNR/SSIM of the model's output on the unblurred photos against themselves: how much
+    it changes an image that needs no deblurring (an identity scores inf / 1)."""
+    outputs = [deblur(q["sharp"], model=model, channel_axis=-1) for q in pairs[::2]]
+    return _scores(outputs, pairs[::2])
+
+
 def grid_image(pairs: list[dict], wiener: list, outputs: list, every: int = 4, crop: int = 256):
     """Rows of blurred | Wiener | model | sharp (central ``crop`` pixels of every 4th pair)."""
     tiles = []
@@ -113,6 +121,9 @@ def main() -> None:
     p.add_argument("--model", action="append", default=[], help="name or .safetensors (repeat)")
     p.add_argument("--grid", help="write a before/after PNG grid of the last model here")
     p.add_argument("--json", help="write the table as JSON here")
+    p.add_argument(
+        "--sharp", action="store_true", help="also score each model on the unblurred photos"
+    )
     args = p.parse_args()
     pairs = make_benchmark()
     rows, _, wiener = baselines(pairs)
@@ -121,6 +132,8 @@ def main() -> None:
         model = load_model(name, device="cpu")
         outputs = [deblur(q["blurred"], model=model, channel_axis=-1) for q in pairs]
         rows[f"{model.card.name} (blind)"] = _scores(outputs, pairs)
+        if args.sharp:
+            rows[f"{model.card.name} on the sharp photos"] = on_sharp_input(model, pairs)
     print(
         f"{len(pairs)} pairs from {len(PHOTOS)} scikit-image photos, kernels 13-25 px, "
         "noise sigma 0.5-1 %"

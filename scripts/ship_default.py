@@ -20,6 +20,8 @@ import json
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from napari_srn import deblur, load_model
 from napari_srn.model.weights import ModelCard, save_model
 from napari_srn.training.export import export_checkpoint
@@ -43,6 +45,11 @@ def main() -> None:
     p.add_argument("run", type=Path, help="training run directory")
     p.add_argument("--name", default="srn-color-w16", help="name of the bundled model")
     p.add_argument("--interim", action="store_true", help="ship the run's latest checkpoint")
+    p.add_argument(
+        "--init-hardware",
+        default="CPU Intel Xeon (AMX), 2 threads, torch 2.13.0, float32",
+        help="hardware of the run that made init_weights, when its card does not say",
+    )
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,6 +67,7 @@ def main() -> None:
     blurred, wiener = rows["blurred input"], rows[f"Wiener, true kernel (balance {best})"]
     outputs = [deblur(q["blurred"], model=model, channel_axis=-1) for q in pairs]
     ours = ev._scores(outputs, pairs)
+    on_sharp = ev.on_sharp_input(model, pairs)
     table = {
         "benchmark": (
             f"benchmarks/eval_deblur.py: {len(pairs)} pairs from {len(ev.PHOTOS)} scikit-image "
@@ -72,6 +80,7 @@ def main() -> None:
             "ssim": round(wiener[1], 4),
         },
         "model_blind": {"psnr": round(ours[0], 3), "ssim": round(ours[1], 4)},
+        "model_on_sharp_photos": {"psnr": round(on_sharp[0], 3), "ssim": round(on_sharp[1], 4)},
         "gain_over_input_db": round(ours[0] - blurred[0], 3),
         "gain_over_wiener_db": round(ours[0] - wiener[0], 3),
     }
@@ -81,13 +90,28 @@ def main() -> None:
 
     card = model.card
     cfg = model.config
+    # a fine-tuned run: the card counts the steps, hours and hardware of both stages
+    steps, hours, hardware = card.training_steps, card.wall_time_hours, card.hardware
+    run_cfg = yaml.safe_load((args.run / "config.yaml").read_text())
+    stages = ""
+    if run_cfg.get("init_weights"):
+        init = load_model(run_cfg["init_weights"], device="cpu").card
+        init_hw = init.hardware or args.init_hardware
+        steps += init.training_steps
+        hours += init.wall_time_hours
+        hardware = f"stage 1: {init_hw}; stage 2: {hardware}"
+        stages = (
+            f" Two stages: {init.training_steps} steps from scratch ({init.wall_time_hours:.2f} h; "
+            f"training_runs/default_cpu_stage1), then {card.training_steps} steps fine-tuning "
+            f"({card.wall_time_hours:.2f} h)."
+        )
     new_card = ModelCard(
         name=args.name,
         description=(
             f"Colour SRN (Tao et al. 2018) at width {cfg.width}, {cfg.scales} scales, "
             f"{cfg.res_blocks} ResBlocks per stage, predicting a correction added to its input "
             "(global residual), trained by napari-srn on a 2-core CPU with synthetic camera "
-            "shake (configs/default_cpu.yaml). Benchmark (blind, held-out photos): "
+            f"shake (configs/default_cpu.yaml).{stages} Benchmark (blind, held-out photos): "
             f"{ours[0]:.2f} dB / {ours[1]:.3f} SSIM vs {blurred[0]:.2f} dB for the blurred "
             f"input and {wiener[0]:.2f} dB for non-blind Wiener given the true kernel. "
             "Trained on uniform (spatially invariant) synthetic shake up to 27 px: strong "
@@ -99,9 +123,9 @@ def main() -> None:
             + card.training_data
             + ("" if "textured" in card.training_data else "; most textured of 4 crops")
         ),
-        training_steps=card.training_steps,
-        wall_time_hours=card.wall_time_hours,
-        hardware=card.hardware or "Intel Xeon, 2 cores (AMX), torch 2.13.0 CPU",
+        training_steps=steps,
+        wall_time_hours=round(hours, 3),
+        hardware=hardware,
         metrics={**card.metrics, "benchmark": table},
         provisional=False,
     )
