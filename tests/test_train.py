@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 
 import imageio.v3 as iio
@@ -153,6 +154,14 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
         {"resume": True, "steps": 3, "init_weights": str(tmp_path / "moved.safetensors")},
     )
     assert train(moved).step == 3
+    # and the run directory itself may move (the default's run is kept in training_runs/)
+    shutil.copytree(result.run_dir, tmp_path / "copied")
+    copied = config_from_file(
+        tmp_path / "copied" / "config.yaml",
+        {"resume": True, "steps": 4, "out": str(tmp_path / "copied")},
+    )
+    assert train(copied).step == 4
+    assert read_log(tmp_path / "copied" / "train.csv")["step"] == [1, 2, 3, 4]
 
 
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):

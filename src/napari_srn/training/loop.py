@@ -258,7 +258,8 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, 
     """Refuse a resume whose config would compute something else; ``steps`` alone may change
     (longer, or shorter but past the checkpoint's ``step``): the schedule then follows it.
     ``init_weights`` may name another path (or none): a resumed run takes its weights from the
-    checkpoint, so where the starting weights lie does not change what is computed."""
+    checkpoint, so where the starting weights lie does not change what is computed; nor does
+    ``out``, so a run directory may be moved or copied and resumed where it now lies."""
     try:
         old = TrainConfig.from_dict({**saved, "resume": False, "overwrite": False})
     except ValueError as err:
@@ -266,7 +267,7 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, 
     diffs = [
         f"{f.name}: the run has {getattr(old, f.name)!r}, now {getattr(config, f.name)!r}"
         for f in dataclasses.fields(TrainConfig)
-        if f.name not in RUN_ONLY_FIELDS | {"steps", "init_weights"}
+        if f.name not in RUN_ONLY_FIELDS | {"steps", "init_weights", "out"}
         and getattr(old, f.name) != getattr(config, f.name)
     ]
     if config.steps != old.steps:
