@@ -111,8 +111,8 @@ def test_runs_are_never_overwritten_without_asking(tmp_path, photos):
         train(tiny(tmp_path, photos, steps=2, val_every=0))
     with pytest.raises(ValueError, match="exactly with a different config") as info:
         train(tiny(tmp_path, photos, steps=3, width=8, resume=True))
-    assert "steps: the run has 2, now 3" in str(info.value)
     assert "width: the run has 4, now 8" in str(info.value)
+    assert "steps" not in str(info.value)  # a longer run alone would be allowed
     again = train(tiny(tmp_path, photos, steps=2, val_every=0, overwrite=True, seed=5))
     assert (
         again.step == 2 and yaml.safe_load((again.run_dir / "config.yaml").read_text())["seed"] == 5
