@@ -6,8 +6,8 @@ model) and saves the whole window with the input and the result side by side (gr
 
     xvfb-run -a .venv/bin/python scripts/make_screenshot.py [output.png]
 
-The bundled default model is provisional (an identity), so the result looks like the input; the
-window says so in its text overlay and in the widget's model label.
+A provisional model (an untrained identity, say) is flagged in the text overlay and in the
+widget's model label.
 """
 
 from __future__ import annotations
@@ -49,9 +49,7 @@ def main(out: Path = OUT) -> Path:
     text = viewer.canvas.overlays["text"]
     text.visible, text.font_size, text.position = True, 10, "top_center"
     text.text = f"left: input, right: output of model {card['model']}" + (
-        "\n(PROVISIONAL identity model: output = input until trained weights ship)"
-        if card["provisional"]
-        else ""
+        "\n(PROVISIONAL model: do not trust its output)" if card["provisional"] else ""
     )
     viewer.canvas.grid.enabled = True
     viewer.layers.selection.active = result

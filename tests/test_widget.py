@@ -30,7 +30,7 @@ else:
 from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
-from napari_srn import ModelCard, deblur, save_model
+from napari_srn import ModelCard, deblur, model_card, save_model
 from napari_srn._inference import Runner
 from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
@@ -138,11 +138,19 @@ def test_a_weights_file_is_loaded_and_recorded(qtbot, viewer_and_widget, rng, tm
     assert result.metadata["napari_srn"]["model_sha256"] == sha
 
 
-def test_the_default_model_is_labelled_provisional(viewer_and_widget):
+def test_the_model_label_shows_the_card_and_flags_provisional_weights(viewer_and_widget, tmp_path):
     _, widget = viewer_and_widget
     assert widget.model.value == "default" and widget.weights.native.isHidden()
-    assert "PROVISIONAL" in widget.card.value
-    assert "returns its input unchanged" in widget.card.tooltip
+    card = model_card("default")
+    assert widget.card.value.startswith(card.name) and "PROVISIONAL" not in widget.card.value
+    assert card.description in widget.card.tooltip
+    demo = tmp_path / "demo.safetensors"
+    save_model(
+        tiny_srn(), demo, ModelCard(name="demo", description="an identity", provisional=True)
+    )
+    widget.model.value = _logic.WEIGHTS_FILE
+    widget.weights.value = demo
+    assert "PROVISIONAL" in widget.card.value and "an identity" in widget.card.tooltip
 
 
 # --------------------------------------------------------------------------- cancel
@@ -458,7 +466,7 @@ viewer = napari.Viewer(show=False)
 _, widget = viewer.window.add_plugin_dock_widget("napari-srn", "Deblur (SRN)")
 viewer.open_sample("napari-srn", "blurred_photo")
 print("before run:", "torch" in sys.modules)
-widget.model.value = "srn-color-provisional"
+widget.model.value = "srn-color-w16"
 widget.layer.value = viewer.add_image(np.zeros((16, 16), np.uint8), name="tiny")
 widget.mode.value = "lazy"
 widget.run()

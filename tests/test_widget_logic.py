@@ -314,13 +314,22 @@ def test_bundled_models_match_the_library():
     assert _logic.bundled_models() == list_models()
 
 
-def test_card_of_the_default_model_says_it_is_provisional():
+def test_card_of_the_default_model_is_a_trained_model_with_its_benchmark():
     short, full, provisional = _logic.describe_model("default")
     card = model_card("default")
-    assert provisional and card.provisional
-    assert "PROVISIONAL, not trained weights" in short and len(short) < 120
-    assert full == f"{card.name}: {card.description}" and "returns its input unchanged" in full
+    assert not provisional and not card.provisional and card.training_steps > 0
+    assert short.startswith(card.name) and len(short) <= 120 and "PROVISIONAL" not in short
+    assert full == f"{card.name}: {card.description}" and "dB" in full
     assert _logic.read_card("default")["name"] == card.name
+
+
+def test_a_provisional_card_is_flagged(tmp_path):
+    path = tmp_path / "demo.safetensors"
+    card = ModelCard(name="demo", description="returns its input unchanged", provisional=True)
+    save_model(tiny_srn(), path, card)
+    short, full, provisional = _logic.describe_model(path)
+    assert provisional and "PROVISIONAL, not trained weights" in short and len(short) < 120
+    assert "returns its input unchanged" in full
 
 
 def test_card_of_a_weights_file(tmp_path):
