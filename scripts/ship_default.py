@@ -102,7 +102,7 @@ def main() -> None:
         hardware = f"stage 1: {init_hw}; stage 2: {hardware}"
         stages = (
             f" Two stages: {init.training_steps} steps from scratch ({init.wall_time_hours:.2f} h; "
-            f"training_runs/default_cpu_stage1), then {card.training_steps} steps fine-tuning "
+            f"{run_cfg['init_weights']}), then {card.training_steps} steps fine-tuning "
             f"({card.wall_time_hours:.2f} h)."
         )
     new_card = ModelCard(

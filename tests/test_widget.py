@@ -462,11 +462,12 @@ _OPEN_NAPARI = """
 import sys
 import napari
 import numpy as np
+from napari_srn._napari._logic import bundled_models
 viewer = napari.Viewer(show=False)
 _, widget = viewer.window.add_plugin_dock_widget("napari-srn", "Deblur (SRN)")
 viewer.open_sample("napari-srn", "blurred_photo")
 print("before run:", "torch" in sys.modules)
-widget.model.value = "srn-color-w16"
+widget.model.value = bundled_models()[1]  # a bundled model by its own name
 widget.layer.value = viewer.add_image(np.zeros((16, 16), np.uint8), name="tiny")
 widget.mode.value = "lazy"
 widget.run()
