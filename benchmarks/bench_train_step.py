@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train_step.py --width 16 --crop 128 --batch 4
     python benchmarks/bench_train_step.py --width 32 --crop 256 --batch 4 --modes fp32 bf16cl
+    python benchmarks/bench_train_step.py --kernel-size 3 --block nafblock --width 32
 
 Modes: ``fp32``; ``bf16`` (CPU autocast); ``bf16cl`` (autocast and channels-last tensors, what
 ``napari-srn train`` uses on a CPU with native bfloat16). Random data, the multi-scale loss and
@@ -19,9 +20,18 @@ from napari_srn import SRN, SRNConfig
 from napari_srn.training.loop import multiscale_loss
 
 
-def time_step(width: int, crop: int, batch: int, mode: str, steps: int) -> float:
+def time_step(
+    width: int,
+    crop: int,
+    batch: int,
+    mode: str,
+    steps: int,
+    kernel_size: int = 5,
+    block: str = "resblock",
+) -> float:
     torch.manual_seed(0)
-    model = SRN(SRNConfig(width=width, global_residual=True))
+    config = SRNConfig(width=width, kernel_size=kernel_size, block=block, global_residual=True)
+    model = SRN(config)
     layout = torch.channels_last if mode == "bf16cl" else torch.contiguous_format
     model = model.to(memory_format=layout)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
@@ -49,14 +59,19 @@ def main() -> None:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--kernel-size", type=int, default=5)
+    p.add_argument("--block", default="resblock", choices=["resblock", "nafblock"])
     p.add_argument("--modes", nargs="+", default=["fp32", "bf16", "bf16cl"])
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for mode in args.modes:
-        dt = time_step(args.width, args.crop, args.batch, mode, args.steps)
+        dt = time_step(
+            args.width, args.crop, args.batch, mode, args.steps, args.kernel_size, args.block
+        )
         kpx = args.batch * args.crop**2 / dt / 1e3
         print(
-            f"width {args.width}, {args.batch} x {args.crop}^2, {mode:6s}: "
+            f"{args.block} k{args.kernel_size} width {args.width}, {args.batch} x {args.crop}^2, "
+            f"{mode:6s}: "
             f"{dt * 1e3:6.0f} ms/step {kpx:7.0f} kpx/s"
         )
 

@@ -113,9 +113,19 @@ def test_lstm_state_carries_information_across_scales():
         assert not torch.allclose(y, net(x))
 
 
-def test_receptive_field_matches_an_impulse_response():
+def _wake_naf(net: SRN) -> SRN:
+    """NAFBlocks start as the identity (zero beta and gamma): give them random scales."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith((".beta", ".gamma")):
+                p.uniform_(0.5, 1.5)
+    return net
+
+
+@pytest.mark.parametrize("block", ["resblock", "nafblock"])
+def test_receptive_field_matches_an_impulse_response(block):
     """A pixel changes one scale's output exactly up to `receptive_field` pixels away."""
-    net = tiny_srn(kernel_size=3, recurrent="convlstm")
+    net = _wake_naf(tiny_srn(kernel_size=3, recurrent="convlstm", block=block))
     rf = net.receptive_field
     size = -(-(2 * rf + 64) // 4) * 4  # level() needs multiples of 4
     x = torch.zeros(1, 3, size, size)
@@ -143,3 +153,36 @@ def test_untrained_global_residual_network_is_the_identity():
     # the faithful variant predicts the image itself from random weights: not the identity
     with torch.inference_mode():
         assert not torch.allclose(tiny_srn()(x), x)
+
+
+def test_nafblock_network_is_smaller_and_starts_as_identity_with_global_residual():
+    res = SRN(SRNConfig(width=16, kernel_size=3))
+    naf = SRN(SRNConfig(width=16, kernel_size=3, block="nafblock"))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(naf) < count(res)
+    assert naf.receptive_field < res.receptive_field
+    net = tiny_srn(block="nafblock", global_residual=True)
+    x = torch.rand(1, 3, 32, 48)
+    with torch.inference_mode():
+        assert torch.equal(net(x), x)
+
+
+def test_nafblock_normalises_each_pixel_on_its_own():
+    """LayerNorm2d is per pixel: a crop of the input gives the same crop of the output
+    (no statistic pooled over the image, which would break tiling)."""
+    from napari_srn.model.blocks import NAFBlock
+
+    torch.manual_seed(0)
+    block = NAFBlock(8)
+    with torch.no_grad():
+        block.beta.fill_(1.0)
+        block.gamma.fill_(1.0)
+        x = torch.rand(1, 8, 24, 24)
+        full = block(x)[..., 8:16, 8:16]
+        crop = block(x[..., 6:18, 6:18])[..., 2:10, 2:10]
+    torch.testing.assert_close(full, crop)
+
+
+def test_unknown_block_is_refused():
+    with pytest.raises(ValueError, match="block must be 'resblock' or 'nafblock'"):
+        SRNConfig(block="transformer")  # type: ignore[arg-type]

@@ -159,6 +159,28 @@ def test_samples_are_a_function_of_seed_and_index(sharp_folder):
     assert not torch.equal(a[3][0], a[4][0])
 
 
+def test_gray_fraction_turns_that_share_of_crops_grey(sharp_folder):
+    items = find_data(sharp_folder).items
+    kw = {"crop": 32, "channels": 3, "seed": 0, "shake": SMALL_SHAKE, "synthetic": True}
+    plain = TrainSet(items, **kw)
+    never = TrainSet(items, gray_fraction=0.0, **kw)
+    always = TrainSet(items, gray_fraction=1.0, **kw)
+    half = TrainSet(items, gray_fraction=0.5, **kw)
+    greys = 0
+    for g in range(40):
+        # 0 is the old stream exactly (no extra random draw)
+        torch.testing.assert_close(plain[g], never[g], rtol=0, atol=0)
+        blurred, sharp = always[g]
+        for x in (blurred, sharp):
+            torch.testing.assert_close(x[0], x[1], rtol=0, atol=0)
+            torch.testing.assert_close(x[0], x[2], rtol=0, atol=0)
+        b, _ = half[g]
+        greys += bool(torch.equal(b[0], b[1]) and torch.equal(b[1], b[2]))
+    assert 8 <= greys <= 32, greys
+    with pytest.raises(ValueError, match="gray_fraction"):
+        TrainSet(items, gray_fraction=1.5, **kw)
+
+
 def test_the_loader_stream_does_not_depend_on_workers(sharp_folder):
     items = find_data(sharp_folder).items
     ds = TrainSet(items, crop=32, channels=3, seed=0, shake=SMALL_SHAKE, synthetic=True)

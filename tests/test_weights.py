@@ -37,8 +37,9 @@ def test_bundled_default_loads_with_card_and_verified_hash():
     assert next(model.parameters()).dtype == torch.float32
 
 
-def test_round_trip_keeps_config_weights_and_card(tmp_path):
-    net = tiny_srn(recurrent="convlstm")
+@pytest.mark.parametrize("block", ["resblock", "nafblock"])
+def test_round_trip_keeps_config_weights_and_card(tmp_path, block):
+    net = tiny_srn(recurrent="convlstm", block=block)
     path = tmp_path / "m.safetensors"
     sha = save_model(net, path, CARD)
     loaded = load_model(path, device="cpu")

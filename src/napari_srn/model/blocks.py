@@ -1,4 +1,5 @@
-"""Building blocks of SRN-DeblurNet: ResBlock and ConvLSTM cell (Tao et al., CVPR 2018)."""
+"""Building blocks of SRN-DeblurNet: ResBlock and ConvLSTM cell (Tao et al., CVPR 2018), and a
+NAFNet-style block (Chen et al., ECCV 2022) offered as a cheaper alternative to the ResBlock."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvLSTMCell", "ResBlock", "conv"]
+__all__ = ["ConvLSTMCell", "NAFBlock", "ResBlock", "conv"]
 
 
 def conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -35,6 +36,62 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class LayerNorm2d(nn.Module):
+    """Layer normalisation over the channels of each pixel of an ``(N, C, H, W)`` tensor.
+
+    Per pixel, so a tile is normalised exactly as the same pixels of the whole image.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def _simple_gate(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=1)
+    return a * b
+
+
+class NAFBlock(nn.Module):
+    """A NAFNet-style block (Chen, Chu, Zhang, Sun, "Simple Baselines for Image Restoration",
+    ECCV 2022) without its channel attention.
+
+    ``x + beta * conv1x1(gate(dwconv3x3(conv1x1(norm(x)))))``, then the same with a pointwise
+    feed-forward part: ``y + gamma * conv1x1(gate(conv1x1(norm(y))))``, where ``gate`` multiplies
+    the two halves of the channels (SimpleGate). NAFNet's simplified channel attention pools
+    over the whole image, which would make a tile's output depend on the tile; it is left out so
+    that tiled inference stays exact. ``beta`` and ``gamma`` start at zero (the block starts as
+    the identity), as in NAFNet.
+    """
+
+    def __init__(self, channels: int, expand: int = 2) -> None:
+        super().__init__()
+        hidden = expand * channels
+        self.norm1 = LayerNorm2d(channels)
+        self.pw1 = nn.Conv2d(channels, hidden, 1)
+        self.dw = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.pw2 = nn.Conv2d(hidden // 2, channels, 1)
+        self.norm2 = LayerNorm2d(channels)
+        self.ff1 = nn.Conv2d(channels, hidden, 1)
+        self.ff2 = nn.Conv2d(hidden // 2, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pw2(_simple_gate(self.dw(self.pw1(self.norm1(x)))))
+        x = x + self.beta * y
+        y = self.ff2(_simple_gate(self.ff1(self.norm2(x))))
+        return x + self.gamma * y
 
 
 class ConvLSTMCell(nn.Module):

@@ -61,6 +61,7 @@ RUN_ONLY_FIELDS = frozenset(
 
 DataKind = Literal["auto", "pairs", "sharp", "zarr"]
 Recurrent = Literal["none", "convlstm"]
+Block = Literal["resblock", "nafblock"]
 AmpDtype = Literal["bfloat16", "float16"]
 Loss = Literal["mse", "l1", "l1+fft"]
 
@@ -73,6 +74,7 @@ MODEL_FIELDS = (
     "kernel_size",
     "recurrent",
     "global_residual",
+    "block",
 )
 
 
@@ -96,6 +98,7 @@ class TrainConfig:
     val_crop: int = 512
     crop: int = 256
     crop_tries: int = 1
+    gray_fraction: float = 0.0
     augment: bool = True
     num_workers: int | None = None
     image_cache: int = 8
@@ -117,6 +120,7 @@ class TrainConfig:
     kernel_size: int | None = None
     recurrent: Recurrent | None = None
     global_residual: bool | None = None
+    block: Block | None = None
     init_weights: str | None = None
     # -- optimisation --------------------------------------------------------------------
     steps: int = 262_875
@@ -237,6 +241,11 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
         "mean gradient of the sharp image); 1: uniform crops, as the paper. Photos with large "
         "smooth areas (sky, bokeh) waste most uniform crops on nothing to deblur",
     ),
+    "gray_fraction": (
+        "data",
+        "share of colour training crops turned grey (luma in every channel) before blurring, "
+        "so that a colour model also learns grey and microscopy images; 0: none",
+    ),
     "augment": ("data", "random flips and 90-degree rotations"),
     "num_workers": (
         "data",
@@ -275,6 +284,7 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "kernel_size": ("model", "convolution size (5)"),
     "recurrent": ("model", "none, or convlstm (the paper's scale-recurrent ConvLSTM)"),
     "global_residual": ("model", "predict a correction added to the input (not in the paper)"),
+    "block": ("model", "stage blocks: resblock (the paper's) or nafblock (NAFNet-style, cheaper)"),
     "init_weights": (
         "model",
         "fine-tune from these weights (a bundled name or a "
@@ -494,6 +504,11 @@ def _problems(v: dict[str, Any]) -> list[str]:
         is_int(v["crop_tries"]) and v["crop_tries"] >= 1,
         "crop_tries",
         "must be an integer >= 1 (1: uniform random crops)",
+    )
+    need(
+        is_num(v["gray_fraction"]) and 0 <= v["gray_fraction"] <= 1,
+        "gray_fraction",
+        "must be in [0, 1]",
     )
     need(isinstance(v["augment"], bool), "augment", "must be true or false")
     need(

@@ -471,12 +471,16 @@ class TrainSet(_Base):
         crop: int,
         augment: bool = True,
         crop_tries: int = 1,
+        gray_fraction: float = 0.0,
         **kw: Any,
     ) -> None:
         super().__init__(items, **kw)
         if crop_tries < 1:
             raise ValueError(f"crop_tries must be >= 1, got {crop_tries}")
+        if not 0 <= gray_fraction <= 1:
+            raise ValueError(f"gray_fraction must be in [0, 1], got {gray_fraction}")
         self.crop_tries = crop_tries
+        self.gray_fraction = gray_fraction
         small = [
             f"{i.sharp} ({i.shape[0]}x{i.shape[1]})" for i in self.items if min(i.shape) < crop
         ]
@@ -528,6 +532,13 @@ class TrainSet(_Base):
             best = int(np.argmax(scores))
             top, left = int(tops[best]), int(lefts[best])
         blurred, sharp = self._sample(item, rng, top, left, self.crop, self.crop)
+        # the draw happens only when asked for, so runs without it keep their random streams
+        if self.gray_fraction > 0 and sharp.shape[-1] == 3 and rng.uniform() < self.gray_fraction:
+            # blurring is linear and acts on each channel alike: grey of the blurred crop is
+            # the blurred grey crop (noise aside, which becomes grey noise of lower sigma)
+            blurred, sharp = (
+                np.repeat((x @ _GRAY)[:, :, None], 3, axis=-1) for x in (blurred, sharp)
+            )
         if self.augment:
             blurred, sharp = augment(rng, blurred, sharp)
         return _to_tensor(blurred), _to_tensor(sharp)

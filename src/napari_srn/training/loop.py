@@ -421,7 +421,8 @@ def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str)
             f"{cfg.no_blur_fraction}"
         )
     tries = f" (most textured of {cfg.crop_tries})" if cfg.crop_tries > 1 else ""
-    return text + f"; {cfg.crop}x{cfg.crop} crops{tries}, batch {cfg.batch_size}"
+    gray = f", {cfg.gray_fraction:.0%} of them turned grey" if cfg.gray_fraction else ""
+    return text + f"; {cfg.crop}x{cfg.crop} crops{tries}{gray}, batch {cfg.batch_size}"
 
 
 # ------------------------------------------------------------------------------ train
@@ -506,6 +507,7 @@ def train(
         train_items,
         crop=cfg.crop,
         crop_tries=cfg.crop_tries,
+        gray_fraction=cfg.gray_fraction,
         augment=cfg.augment,
         synthetic=source.synthetic,
         cache=cfg.image_cache,
