@@ -126,9 +126,9 @@ class SRN(nn.Module):
 
         Walks the layer list: each convolution adds ``(k - 1) / 2`` times the current stride
         (a NAFBlock has one depthwise 3x3 convolution), each 4x4 stride-2 transposed
-        convolution one input pixel. Across scales the field is far larger (coarse predictions feed the finer passes), but the tiled inference runs
-        each scale's pass over the whole downscaled image, so one pass's field is what a tile
-        border can disturb.
+        convolution one input pixel. Across scales the field is far larger (coarse
+        predictions feed the finer passes), but the tiled inference runs each scale's pass over
+        the whole downscaled image, so one pass's field is what a tile border can disturb.
         """
         cfg = self.config
         half = (cfg.kernel_size - 1) // 2
