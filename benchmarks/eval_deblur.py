@@ -143,12 +143,15 @@ def grid_image(pairs: list[dict], wiener: list, outputs: list, every: int = 4, c
 
 
 def gray16_scores(model, pairs: list[dict]) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(input, model) PSNR/SSIM on a 12-bit grey stack made from the pairs' sharp photos, each
-    blurred again in grey by its pair's kernel with the same mild noise."""
+    """(input, model) PSNR/SSIM on a 12-bit grey stack made from the pairs' sharp photos (their
+    common central crop), each blurred again in grey by its pair's kernel, noise sigma 0.5 %."""
     rng = np.random.default_rng(SEED + 16)
+    h = min(q["sharp"].shape[0] for q in pairs)
+    w = min(q["sharp"].shape[1] for q in pairs)
     sharp, blurred = [], []
     for q in pairs:
-        g = q["sharp"].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], np.float32) / 255
+        top, left = (q["sharp"].shape[0] - h) // 2, (q["sharp"].shape[1] - w) // 2
+        g = q["sharp"][top : top + h, left : left + w].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], np.float32) / 255
         b = blur_image(g, q["kernel"]) + rng.normal(0, 0.005, g.shape)
         sharp.append(np.rint(g * 4095).astype(np.uint16))
         blurred.append(np.clip(np.rint(b * 4095), 0, 4095).astype(np.uint16))
