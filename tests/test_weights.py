@@ -114,6 +114,30 @@ def _write_bad_files(tmp_path):
             "config": '{"width": -1, "depth": 3}',
         },
     )
+    files["huge"] = tmp_path / "huge.safetensors"  # tiny tensors, a config of 100,000 channels
+    save_file(
+        net.state_dict(),
+        str(files["huge"]),
+        metadata={
+            "format": "napari-srn",
+            "format_version": "1",
+            "config": SRNConfig(width=100_000).to_json(),
+        },
+    )
+    files["nan"] = tmp_path / "nan.safetensors"
+    poisoned = {k: v.clone() for k, v in net.state_dict().items()}
+    poisoned["out.bias"][0] = float("nan")
+    save_file(
+        poisoned,
+        str(files["nan"]),
+        metadata={"format": "napari-srn", "format_version": "1", "config": net.config.to_json()},
+    )
+    files["ints"] = tmp_path / "ints.safetensors"
+    save_file(
+        {k: v.to(torch.int32) for k, v in net.state_dict().items()},
+        str(files["ints"]),
+        metadata={"format": "napari-srn", "format_version": "1", "config": net.config.to_json()},
+    )
     files["future"] = tmp_path / "future.safetensors"
     save_file(
         net.state_dict(),
@@ -136,6 +160,9 @@ def _write_bad_files(tmp_path):
         ("mismatch", ValueError, r"does not match its config.*missing tensors.*shape mismatch"),
         ("badconfig", ValueError, "no valid config"),
         ("future", ValueError, "format_version '99'"),
+        ("huge", ValueError, "does not match its config"),
+        ("nan", ValueError, r"NaN or infinite values in \['out.bias'\]"),
+        ("ints", ValueError, "non-float tensors"),
     ],
 )
 def test_bad_files_give_errors_naming_the_file(tmp_path, case, exc, match):

@@ -167,8 +167,10 @@ def _build(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -
         config = SRNConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, json.JSONDecodeError, TypeError, ValueError) as err:
         raise ValueError(f"weights file {str(path)!r} has no valid config: {err}") from err
-    model = SRN(config)
-    expected = model.state_dict()
+    # shapes first, from a network on the meta device (no memory): a small file whose config
+    # declares a huge network is refused before anything of that size is allocated
+    with torch.device("meta"):
+        expected = SRN(config).state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [
@@ -189,6 +191,19 @@ def _build(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -
         raise ValueError(
             f"weights file {str(path)!r} does not match its config {config}: " + "; ".join(problems)
         )
+    not_float = sorted(k for k, v in tensors.items() if not v.dtype.is_floating_point)
+    if not_float:
+        raise ValueError(
+            f"weights file {str(path)!r} holds non-float tensors {not_float[:5]} "
+            f"({tensors[not_float[0]].dtype}); napari-srn weights are float16 or float32"
+        )
+    not_finite = sorted(k for k, v in tensors.items() if not bool(torch.isfinite(v).all()))
+    if not_finite:
+        raise ValueError(
+            f"weights file {str(path)!r} holds NaN or infinite values in {not_finite[:5]}: "
+            "the model is broken (a diverged training run?); use another weights file"
+        )
+    model = SRN(config)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     return model
 
