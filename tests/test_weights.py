@@ -91,63 +91,24 @@ def _write_bad_files(tmp_path):
     files["garbage"].write_bytes(b"\x80\x04\x95 this is a pickle, not safetensors" * 10)
     files["foreign"] = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(files["foreign"]))
-    files["mismatch"] = tmp_path / "mismatch.safetensors"
+    config = net.config.to_json()
+
+    def write(name, tensors, config=config, version="1", **extra):
+        files[name] = tmp_path / f"{name}.safetensors"
+        meta = {"format": "napari-srn", "format_version": version, "config": config, **extra}
+        save_file(tensors, str(files[name]), metadata=meta)
+
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("out.")}
     state["enc1.0.weight"] = torch.zeros(1, 1, 1, 1)
-    save_file(
-        state,
-        str(files["mismatch"]),
-        metadata={
-            "format": "napari-srn",
-            "format_version": "1",
-            "config": net.config.to_json(),
-            "card": json.dumps({"name": "x", "description": ""}),
-        },
-    )
-    files["badconfig"] = tmp_path / "badconfig.safetensors"
-    save_file(
-        net.state_dict(),
-        str(files["badconfig"]),
-        metadata={
-            "format": "napari-srn",
-            "format_version": "1",
-            "config": '{"width": -1, "depth": 3}',
-        },
-    )
-    files["huge"] = tmp_path / "huge.safetensors"  # tiny tensors, a config of 100,000 channels
-    save_file(
-        net.state_dict(),
-        str(files["huge"]),
-        metadata={
-            "format": "napari-srn",
-            "format_version": "1",
-            "config": SRNConfig(width=100_000).to_json(),
-        },
-    )
-    files["nan"] = tmp_path / "nan.safetensors"
+    write("mismatch", state, card=json.dumps({"name": "x", "description": ""}))
+    write("badconfig", net.state_dict(), config='{"width": -1, "depth": 3}')
+    # tiny tensors under a config of 100,000 channels: refused before anything is allocated
+    write("huge", net.state_dict(), config=SRNConfig(width=100_000).to_json())
     poisoned = {k: v.clone() for k, v in net.state_dict().items()}
     poisoned["out.bias"][0] = float("nan")
-    save_file(
-        poisoned,
-        str(files["nan"]),
-        metadata={"format": "napari-srn", "format_version": "1", "config": net.config.to_json()},
-    )
-    files["ints"] = tmp_path / "ints.safetensors"
-    save_file(
-        {k: v.to(torch.int32) for k, v in net.state_dict().items()},
-        str(files["ints"]),
-        metadata={"format": "napari-srn", "format_version": "1", "config": net.config.to_json()},
-    )
-    files["future"] = tmp_path / "future.safetensors"
-    save_file(
-        net.state_dict(),
-        str(files["future"]),
-        metadata={
-            "format": "napari-srn",
-            "format_version": "99",
-            "config": net.config.to_json(),
-        },
-    )
+    write("nan", poisoned)
+    write("ints", {k: v.to(torch.int32) for k, v in net.state_dict().items()})
+    write("future", net.state_dict(), version="99")
     return files
 
 
