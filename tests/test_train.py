@@ -354,3 +354,38 @@ def test_a_resumed_run_may_change_its_length(tmp_path, photos, caplog):
     cfg = tiny(tmp_path, photos, steps=12)
     decay = PolyDecay(12, cfg.lr_power)
     np.testing.assert_allclose(lrs[4:], [cfg.lr * decay(s - 1) for s in range(5, 13)])
+
+
+def test_ema_is_validated_exported_and_shipped_and_resumes_exactly(tmp_path, photos):
+    from napari_srn.training.export import export_checkpoint
+
+    plain = train(tiny(tmp_path / "plain", photos))
+    straight = train(tiny(tmp_path / "a", photos, ema_decay=0.5))
+    # the average does not change the training itself
+    assert (
+        read_log(plain.run_dir / "train.csv")["loss"]
+        == read_log(straight.run_dir / "train.csv")["loss"]
+    )
+    state = torch.load(straight.checkpoint, weights_only=True)
+    final = load_model(straight.weights)
+    raw = state["model"]
+    assert all(torch.equal(final.state_dict()[k], state["ema"][k]) for k in raw)
+    assert not all(torch.equal(state["ema"][k], raw[k]) for k in raw)
+    assert "moving average" in final.card.description
+    exported = load_model(export_checkpoint(straight.checkpoint, tmp_path / "e.safetensors"))
+    for k, v in state["ema"].items():
+        torch.testing.assert_close(exported.state_dict()[k], v, atol=1e-3, rtol=1e-3)
+    # stopped and resumed: the same average, bit for bit
+    train(tiny(tmp_path / "b", photos, ema_decay=0.5), callback=lambda p: p.step < 4)
+    resumed = train(tiny(tmp_path / "b", photos, ema_decay=0.5, resume=True))
+    wa, wb = final.state_dict(), load_model(resumed.weights).state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # switched on when resuming a run that had none: allowed, it starts from the weights
+    train(tiny(tmp_path / "c", photos), callback=lambda p: p.step < 4)
+    late = train(tiny(tmp_path / "c", photos, ema_decay=0.5, resume=True))
+    assert "ema" in torch.load(late.checkpoint, weights_only=True)
+
+
+def test_ema_decay_must_be_between_0_and_1(tmp_path, photos):
+    with pytest.raises(ValueError, match="ema_decay: must be between 0 and 1"):
+        tiny(tmp_path, photos, ema_decay=1.0)

@@ -56,6 +56,7 @@ RUN_ONLY_FIELDS = frozenset(
         "description",
         "provisional",
         "half",
+        "ema_decay",
     }
 )
 
@@ -129,6 +130,7 @@ class TrainConfig:
     loss: Loss = "mse"
     lr_power: float = 0.3
     clip_grad_norm: float | None = None
+    ema_decay: float | None = None
     seed: int = 0
     # -- run -----------------------------------------------------------------------------
     out: str = "runs/srn"
@@ -307,6 +309,12 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "clip_grad_norm": (
         "optim",
         "clip the gradient's global norm (the authors clip the ConvLSTM's at 3)",
+    ),
+    "ema_decay": (
+        "optim",
+        "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
+        "validate, export and ship it instead of the raw weights; it does not change the "
+        "training itself, so it may be switched on when a run is resumed",
     ),
     "seed": (
         "optim",
@@ -559,6 +567,11 @@ def _problems(v: dict[str, Any]) -> list[str]:
         v["clip_grad_norm"] is None or (is_num(v["clip_grad_norm"]) and v["clip_grad_norm"] > 0),
         "clip_grad_norm",
         "must be > 0 or None",
+    )
+    need(
+        v["ema_decay"] is None or (is_num(v["ema_decay"]) and 0 < v["ema_decay"] < 1),
+        "ema_decay",
+        "must be between 0 and 1 (e.g. 0.999), or None for no average",
     )
     need(is_int(v["seed"]) and v["seed"] >= 0, "seed", "must be an integer >= 0")
     need(isinstance(v["out"], str) and v["out"] != "", "out", "must be a directory path")

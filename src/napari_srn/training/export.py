@@ -20,19 +20,25 @@ def export_checkpoint(
     """Write the weights of a run's ``checkpoint.pt`` to ``dest`` (``.safetensors``, float16).
 
     Used to evaluate a run while it trains; the model card says which step it is and that it
-    is an interim checkpoint (``provisional=True``). The finished run writes its own
-    ``model.safetensors``.
+    is an interim checkpoint (``provisional=True``). A run with ``ema_decay`` exports its moving
+    average of the weights. The finished run writes its own ``model.safetensors``.
     """
     state = _load_checkpoint(Path(checkpoint))
     cfg = state["config"]
     arch = SRNConfig(**{k: cfg[k] for k in MODEL_FIELDS})
     model = SRN(arch)
-    model.load_state_dict(state["model"])
+    averaged = "ema" in state
+    model.load_state_dict(state["ema"] if averaged else state["model"])
     step = int(state["step"])
     card = ModelCard(
         name=f"{cfg.get('name') or 'srn'}-step{step}",
         description=f"Interim checkpoint at step {step} of {cfg['steps']} of a training run "
-        f"({cfg.get('description') or 'no description'}).",
+        f"({cfg.get('description') or 'no description'})"
+        + (
+            f"; moving average of the weights (decay {state.get('ema_decay')})."
+            if averaged
+            else "."
+        ),
         training_data=str(cfg.get("data")),
         training_steps=step,
         wall_time_hours=float(state.get("elapsed_s", 0.0)) / 3600,

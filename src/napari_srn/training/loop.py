@@ -21,6 +21,7 @@ those of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
 import logging
@@ -577,6 +578,13 @@ def train(
         last_val = state.get("val") or None
         last_loss = float(state.get("loss", float("nan")))
         log.info("resuming %s at step %d of %d", out, start, cfg.steps)
+    # the average of the weights (a side computation: training itself is the same with or
+    # without it); it starts from the current weights when first switched on
+    ema: SRN | None = None
+    if cfg.ema_decay is not None:
+        ema = copy.deepcopy(model).requires_grad_(False)
+        if state is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
     for path in stale:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -602,6 +610,7 @@ def train(
             config=run_config.to_dict(),
             val=last_val or {},
             loss=last_loss,
+            **({"ema": ema.state_dict(), "ema_decay": cfg.ema_decay} if ema is not None else {}),
         )
         _replot(out, title, cfg.steps)
 
@@ -655,6 +664,11 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(
+                        list(ema.parameters()), list(model.parameters()), 1.0 - cfg.ema_decay
+                    )
             step += 1
             in_update = False
             window_loss += loss.detach().to(acc_dtype)
@@ -699,7 +713,7 @@ def train(
                 (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps
             )
             if validate:
-                metrics = evaluate(model, val_set, device, autocast)
+                metrics = evaluate(ema if ema is not None else model, val_set, device, autocast)
                 last_val = {"step": float(step), **metrics}
                 _append(
                     out / VAL_LOG,
@@ -786,6 +800,11 @@ def train(
             ).rstrip(". ")
             # the provenance of fine-tuned weights is kept whatever the description says
             + (f"; fine-tuned from {cfg.init_weights}" if cfg.init_weights else "")
+            + (
+                f"; moving average of the weights (decay {cfg.ema_decay})"
+                if ema is not None
+                else ""
+            )
         ),
         training_data=_describe_data(cfg, source, len(train_set), val_text),
         training_steps=step,
@@ -794,7 +813,9 @@ def train(
         metrics=metrics,
         provisional=cfg.provisional,
     )
-    save_model(model, out / WEIGHTS, card, half=cfg.half, overwrite=True)
+    save_model(
+        ema if ema is not None else model, out / WEIGHTS, card, half=cfg.half, overwrite=True
+    )
     log.info("wrote %s (%d steps, %.2f h)", out / WEIGHTS, step, wall_s / 3600)
     return TrainResult(
         out, out / WEIGHTS, out / CHECKPOINT, step, metrics, wall_s, speed, wait, False
