@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from skimage import data
+from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import wiener
 
@@ -119,11 +120,15 @@ def baselines(pairs: list[dict]) -> tuple[dict, float, list[np.ndarray]]:
     return rows, best, wieners[best]
 
 
+def restore(model, pairs: list[dict], key: str = "blurred") -> list[np.ndarray]:
+    """The model's output for each pair's ``key`` image ('blurred', or 'sharp')."""
+    return [deblur(q[key], model=model, channel_axis=-1) for q in pairs]
+
+
 def on_sharp_input(model, pairs: list[dict]) -> tuple[float, float]:
     """PSNR/SSIM of the model's output on the unblurred photos against themselves: how much
     it changes an image that needs no deblurring (an identity scores inf / 1)."""
-    outputs = [deblur(q["sharp"], model=model, channel_axis=-1) for q in pairs[::2]]
-    return _scores(outputs, pairs[::2])
+    return _scores(restore(model, pairs[::2], "sharp"), pairs[::2])
 
 
 def grid_image(pairs: list[dict], wiener: list, outputs: list, every: int = 4, crop: int = 256):
@@ -151,7 +156,7 @@ def gray16_scores(model, pairs: list[dict]) -> tuple[tuple[float, float], tuple[
     sharp, blurred = [], []
     for q in pairs:
         top, left = (q["sharp"].shape[0] - h) // 2, (q["sharp"].shape[1] - w) // 2
-        g = q["sharp"][top : top + h, left : left + w].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], np.float32) / 255
+        g = rgb2gray(q["sharp"][top : top + h, left : left + w]).astype(np.float32)
         b = blur_image(g, q["kernel"]) + rng.normal(0, 0.005, g.shape)
         sharp.append(np.rint(g * 4095).astype(np.uint16))
         blurred.append(np.clip(np.rint(b * 4095), 0, 4095).astype(np.uint16))
@@ -195,7 +200,7 @@ def main() -> None:
     outputs = None
     for name in args.model:
         model = load_model(name, device="cpu")
-        outputs = [deblur(q["blurred"], model=model, channel_axis=-1) for q in pairs]
+        outputs = restore(model, pairs)
         rows[f"{model.card.name} (blind)"] = _scores(outputs, pairs)
         if args.sharp:
             rows[f"{model.card.name} on the sharp photos"] = on_sharp_input(model, pairs)

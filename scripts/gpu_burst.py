@@ -77,10 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_file(args.config, overrides)
         start = time.perf_counter()
         deadline = start + 60 * args.minutes
-        last = {"step": 0}
 
         def stop_at_deadline(progress) -> bool:
-            last["step"] = progress.step
             return time.perf_counter() < deadline
 
         result = train(config, callback=stop_at_deadline)

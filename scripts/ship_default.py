@@ -9,10 +9,11 @@ input and the non-blind Wiener baseline, and on the second held-out set (``--set
 model that is not better than the bundled default on both held-out sets, or that makes the
 grey stack worse than its input, is refused (``--force`` ships anyway). Then it writes them
 as float16 safetensors into the package with a model card that carries the data, kernel
-model, steps, wall time, hardware, validation and benchmark tables, makes them the registry's ``default``, and writes the benchmark's
-before/after grid (docs/images/eval_grid.png) and table (docs/images/eval_default.json).
-Other bundled files are removed from the registry and the package. Nothing is written before
-the benchmark has run, and a model that does not beat the blurred input is refused.
+model, steps, wall time, hardware, validation and benchmark tables, makes them the
+registry's ``default``, and writes the benchmark's before/after grid
+(docs/images/eval_grid.png) and table (docs/images/eval_default.json). Other bundled files
+are removed from the registry and the package. Nothing is written before the benchmark has
+run, and a model that does not beat the blurred input is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from napari_srn import deblur, load_model
+from napari_srn import load_model
 from napari_srn.model.weights import ModelCard, save_model
 from napari_srn.training.export import export_checkpoint
 
@@ -80,7 +81,7 @@ def main() -> None:
     pairs = ev.make_benchmark()
     rows, best, wiener_out = ev.baselines(pairs)
     blurred, wiener = rows["blurred input"], rows[f"Wiener, true kernel (balance {best})"]
-    outputs = [deblur(q["blurred"], model=model, channel_axis=-1) for q in pairs]
+    outputs = ev.restore(model, pairs)
     ours = ev._scores(outputs, pairs)
     on_sharp = ev.on_sharp_input(model, pairs)
     table = {
@@ -101,7 +102,7 @@ def main() -> None:
     }
     mate = ev.make_benchmark(source="mate")
     mate_rows, _, _ = ev.baselines(mate)
-    mate_ours = ev._scores([deblur(q["blurred"], model=model, channel_axis=-1) for q in mate], mate)
+    mate_ours = ev._scores(ev.restore(model, mate), mate)
     gray_in, gray_ours = ev.gray16_scores(model, pairs)
     table["heldout_mate"] = {
         "blurred_input": {"psnr": round(mate_rows["blurred input"][0], 3)},
@@ -112,12 +113,8 @@ def main() -> None:
         "model_blind": {"psnr": round(gray_ours[0], 3), "ssim": round(gray_ours[1], 4)},
     }
     current = load_model("default", device="cpu")
-    cur_main = ev._scores(
-        [deblur(q["blurred"], model=current, channel_axis=-1) for q in pairs], pairs
-    )
-    cur_mate = ev._scores(
-        [deblur(q["blurred"], model=current, channel_axis=-1) for q in mate], mate
-    )
+    cur_main = ev._scores(ev.restore(current, pairs), pairs)
+    cur_mate = ev._scores(ev.restore(current, mate), mate)
     table["bundled_before"] = {
         "name": current.card.name,
         "psnr": round(cur_main[0], 3),

@@ -14,6 +14,15 @@ def tiny_srn(channels: int = 3, seed: int = 0, **kw) -> SRN:
     return SRN(SRNConfig(channels=channels, **{**TINY, **kw})).eval()
 
 
+def wake_naf(net: SRN, value: float = 1.0) -> SRN:
+    """NAFBlocks start as the identity (zero beta and gamma): give them a scale that counts."""
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith((".beta", ".gamma")):
+                p.fill_(value)
+    return net
+
+
 def identity_srn(channels: int = 3) -> SRN:
     """A tiny SRN that returns its input exactly: global residual, zeroed output conv."""
     net = tiny_srn(channels, global_residual=True)

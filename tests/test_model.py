@@ -9,7 +9,7 @@ import torch
 from napari_srn import SRN, VARIANTS, SRNConfig
 from napari_srn.model.config import config_for_variant
 
-from .conftest import tiny_srn
+from .conftest import tiny_srn, wake_naf
 
 # weights + biases of the released TensorFlow architecture (REFERENCE.md)
 AUTHORS_PARAMS = {
@@ -113,19 +113,10 @@ def test_lstm_state_carries_information_across_scales():
         assert not torch.allclose(y, net(x))
 
 
-def _wake_naf(net: SRN) -> SRN:
-    """NAFBlocks start as the identity (zero beta and gamma): give them random scales."""
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith((".beta", ".gamma")):
-                p.uniform_(0.5, 1.5)
-    return net
-
-
 @pytest.mark.parametrize("block", ["resblock", "nafblock"])
 def test_receptive_field_matches_an_impulse_response(block):
     """A pixel changes one scale's output exactly up to `receptive_field` pixels away."""
-    net = _wake_naf(tiny_srn(kernel_size=3, recurrent="convlstm", block=block))
+    net = wake_naf(tiny_srn(kernel_size=3, recurrent="convlstm", block=block))
     rf = net.receptive_field
     size = -(-(2 * rf + 64) // 4) * 4  # level() needs multiples of 4
     x = torch.zeros(1, 3, size, size)

@@ -11,7 +11,7 @@ from napari_srn._inference import Runner, drain
 from napari_srn.tiling import axis_cores, iter_tiled, tile_slices
 from napari_srn.tiling.grid import axis_tiles
 
-from .conftest import psnr, tiny_srn
+from .conftest import psnr, tiny_srn, wake_naf
 
 
 @pytest.mark.parametrize("length", [1, 5, 16, 17, 100, 128, 129, 500, 1000])
@@ -103,11 +103,7 @@ def test_runner_generic_module_is_exact(rng):
 def test_level_runner_equals_forward_when_overlap_covers_receptive_field(recurrent, block, rng):
     """With a halo of at least one pass's receptive field, tiles cannot see their borders:
     tiled equals the network's own forward pass up to float rounding."""
-    net = tiny_srn(recurrent=recurrent, block=block)
-    with torch.no_grad():  # NAFBlocks start as the identity: make them count
-        for name, p in net.named_parameters():
-            if name.endswith((".beta", ".gamma")):
-                p.fill_(1.0)
+    net = wake_naf(tiny_srn(recurrent=recurrent, block=block))
     frame = rng.random((3, 160, 208)).astype(np.float32)
     with torch.inference_mode():
         ref = net(torch.from_numpy(frame)[None])[0].numpy()

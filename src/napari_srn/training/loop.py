@@ -585,6 +585,8 @@ def train(
         ema = copy.deepcopy(model).requires_grad_(False)
         if state is not None and state.get("ema"):
             ema.load_state_dict(state["ema"])
+        ema_params, model_params = list(ema.parameters()), list(model.parameters())
+    shipped = ema if ema is not None else model  # what is validated and written
     for path in stale:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -666,9 +668,7 @@ def train(
             scheduler.step()
             if ema is not None:
                 with torch.no_grad():
-                    torch._foreach_lerp_(
-                        list(ema.parameters()), list(model.parameters()), 1.0 - cfg.ema_decay
-                    )
+                    torch._foreach_lerp_(ema_params, model_params, 1.0 - cfg.ema_decay)
             step += 1
             in_update = False
             window_loss += loss.detach().to(acc_dtype)
@@ -713,7 +713,7 @@ def train(
                 (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps
             )
             if validate:
-                metrics = evaluate(ema if ema is not None else model, val_set, device, autocast)
+                metrics = evaluate(shipped, val_set, device, autocast)
                 last_val = {"step": float(step), **metrics}
                 _append(
                     out / VAL_LOG,
@@ -813,9 +813,7 @@ def train(
         metrics=metrics,
         provisional=cfg.provisional,
     )
-    save_model(
-        ema if ema is not None else model, out / WEIGHTS, card, half=cfg.half, overwrite=True
-    )
+    save_model(shipped, out / WEIGHTS, card, half=cfg.half, overwrite=True)
     log.info("wrote %s (%d steps, %.2f h)", out / WEIGHTS, step, wall_s / 3600)
     return TrainResult(
         out, out / WEIGHTS, out / CHECKPOINT, step, metrics, wall_s, speed, wait, False
