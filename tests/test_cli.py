@@ -94,6 +94,7 @@ def test_tiff_microscopy_channels_stay_separate(tmp_path, identity_file):
         (["deblur", "in.png", "out.png", "--tile-size", "100"], "multiple of 16"),
         (["deblur", "in.png", "out.png", "--device", "tpu"], "not a device torch knows"),
         (["deblur", "in.png", "out.png", "--model", "nope"], "neither a bundled model"),
+        (["deblur", "in.png", "out.png", "--precision", "float16", "--device", "cpu"], "float16"),
         (["deblur", "in.png", "exists.png"], "already exists"),
         (["deblur", "in.png", "out.jpg", "--model", "IDENTITY", "--channel-axis", "-1"], None),
         (["deblur", "in.png"], "give INPUT and OUTPUT"),

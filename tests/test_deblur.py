@@ -184,6 +184,8 @@ BAD = [
     (np.zeros((8, 8)), {"model": 42}, TypeError, "model must be a name"),
     (np.zeros((8, 8)), {"model": "nonexistent"}, ValueError, "neither a bundled model"),
     (np.zeros((8, 8)), {"device": "tpu"}, ValueError, "not a device torch knows"),
+    (np.zeros((8, 8)), {"precision": "half"}, ValueError, "precision must be one of 'auto'"),
+    (np.zeros((8, 8)), {"precision": "float16", "device": "cpu"}, ValueError, "not supported"),
 ]
 
 
@@ -245,3 +247,40 @@ def test_out_of_memory_retries_with_smaller_tiles(rng):
     np.testing.assert_array_equal(out, image)
     assert max(h * w for h, w in net.calls[-5:]) <= 40 * 40
     assert seen[-1][0] == seen[-1][1]  # progress ends complete
+
+
+def test_auto_precision_follows_the_cpu_and_float32_is_the_reference():
+    from napari_srn.inference.precision import cpu_has_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    auto = resolve_precision("auto", cpu)
+    assert auto.name == ("bfloat16" if cpu_has_bf16() else "float32")
+    assert auto.channels_last
+    reference = resolve_precision("float32", cpu)
+    assert reference.name == "float32" and not reference.channels_last
+    assert resolve_precision("bfloat16", cpu).activation_bytes == 2
+
+
+def test_float32_equals_the_models_own_forward_pass(rng):
+    net = tiny_srn()
+    frame = rng.random((48, 64, 3)).astype(np.float32)
+    out = deblur(frame, model=net, channel_axis=-1, tile_size=None, precision="float32")
+    with torch.inference_mode():
+        x = torch.from_numpy(np.moveaxis(frame, -1, 0).copy())[None]
+        ref = net(x)[0].numpy()
+    # one tile per level covers these 48 x 64 frames: only the clip to [0, 1] differs
+    np.testing.assert_allclose(out, np.clip(np.moveaxis(ref, 0, -1), 0, 1), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_bfloat16_agrees_with_float32_on_photographs_with_the_shipped_model(name):
+    """bfloat16 (what ``auto`` picks on AMX/AVX512-BF16 CPUs) against the float32 reference,
+    with the bundled default on real photographs (emulated, so slower, on other CPUs)."""
+    import skimage.data
+
+    from .conftest import psnr
+
+    photo = getattr(skimage.data, name)()[:160, :192]
+    ref = deblur(photo, channel_axis=-1, device="cpu", precision="float32")
+    half = deblur(photo, channel_axis=-1, device="cpu", precision="bfloat16")
+    assert psnr(ref, half, 255) >= 50

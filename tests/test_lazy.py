@@ -10,8 +10,8 @@ import torch
 import zarr
 
 from napari_srn import deblur, save_model
-from napari_srn._inference import Runner, drain
-from napari_srn._lazy import lazy_predict
+from napari_srn.inference.eager import Runner, drain
+from napari_srn.inference.lazy import lazy_predict
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_srn import SRN, SRNConfig
-from napari_srn._inference import Runner, drain
+from napari_srn.inference.eager import Runner, drain
 from napari_srn.tiling import axis_cores, iter_tiled, tile_slices
 from napari_srn.tiling.grid import axis_tiles
 

@@ -56,6 +56,7 @@ def test_writes_an_ome_zarr_image_equal_to_the_eager_result(tmp_path, stack):
     attrs = dict(group.attrs)
     assert attrs["napari_srn"]["status"] == "complete"
     assert attrs["napari_srn"]["model"]["tile_size"] == 48
+    assert attrs["napari_srn"]["model"]["precision"] in ("float32", "bfloat16")
     axes = attrs["ome"]["multiscales"][0]["axes"]
     assert [a["name"] for a in axes] == ["t", "c", "y", "x"]
     out = group["0"][:]
@@ -199,7 +200,7 @@ def test_runs_on_a_local_dask_cluster_loading_the_model_once_per_worker(tmp_path
         dest = deblur_to_zarr(src, tmp_path / "dist.zarr", model=str(weights), **ARGS)
 
         def loads():
-            from napari_srn._lazy import _load_ref
+            from napari_srn.inference.lazy import _load_ref
 
             return _load_ref.cache_info().misses
 
@@ -221,9 +222,61 @@ def test_napari_opens_the_output(tmp_path, rng):
     """napari reads OME-Zarr through napari-ome-zarr (installed with the [napari] extra)."""
     reader = pytest.importorskip("napari_ome_zarr")
     image = rng.integers(0, 256, (2, 64, 80), dtype=np.uint8)
-    dest = deblur_to_zarr(image, tmp_path / "nap.zarr", model=tiny_srn(1), axes="tyx")
+    dest = deblur_to_zarr(image, tmp_path / "nap.zarr", model=tiny_srn(1), axes="tyx", tile_size=32)
     read = reader.napari_get_reader(str(dest))
     assert read is not None
-    ((data, _, kind),) = read(str(dest))
+    ((data, meta, kind),) = read(str(dest))
     assert kind == "image"
-    assert np.asarray(data[0]).shape == image.shape
+    assert [np.asarray(level).shape for level in data] == [(2, 64, 80), (2, 32, 40), (2, 16, 20)]
+    assert meta.get("multiscale", True)
+
+
+def _halve(a: np.ndarray) -> np.ndarray:
+    """Reference 2x2 mean (odd last row/column repeated), rounded to uint8."""
+    h, w = a.shape[-2:]
+    a = np.pad(a, [(0, 0)] * (a.ndim - 2) + [(0, h % 2), (0, w % 2)], mode="edge")
+    cells = a.reshape(*a.shape[:-2], a.shape[-2] // 2, 2, a.shape[-1] // 2, 2)
+    return np.rint(cells.mean(axis=(-3, -1))).astype(a.dtype)
+
+
+def test_output_validates_and_has_a_resumable_pyramid(tmp_path, rng):
+    """ome-zarr-models accepts the store; levels 1.. are 2x2 means down to about one tile,
+    and a run cancelled while writing them resumes to the uninterrupted result."""
+    import warnings
+
+    models = pytest.importorskip("ome_zarr_models")
+    image = rng.integers(0, 256, (2, 300, 200), dtype=np.uint8)
+    args = {"model": tiny_srn(1), "axes": "tyx", "tile_size": 64, "precision": "float32"}
+    dest = deblur_to_zarr(image, tmp_path / "p.zarr", **args)
+    group = zarr.open_group(str(dest), mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a validation warning fails the test too
+        models.open_ome_zarr(group)
+    assert group.attrs["napari_srn"]["model"]["precision"] == "float32"
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["0", "1", "2", "3"]
+    assert datasets[2]["coordinateTransformations"][0]["scale"] == [1.0, 4.0, 4.0]
+    levels = [group[d["path"]] for d in datasets]
+    assert [a.shape for a in levels] == [(2, 300, 200), (2, 150, 100), (2, 75, 50), (2, 38, 25)]
+    assert all(a.metadata.dimension_names == ("t", "y", "x") for a in levels)
+    for fine, coarse in zip(levels, levels[1:]):
+        np.testing.assert_array_equal(coarse[:], _halve(fine[:]))
+
+    seen = []
+
+    def last_chunk_cancels():  # cancel just before the very last chunk (of the pyramid)
+        return bool(seen) and seen[-1][0] == seen[-1][1] - 1
+
+    with pytest.raises(Cancelled):
+        deblur_to_zarr(
+            image,
+            tmp_path / "r.zarr",
+            **args,
+            batch_size=1,
+            cancel=last_chunk_cancels,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    assert "ome" not in zarr.open_group(str(tmp_path / "r.zarr"), mode="r").attrs
+    resumed = zarr.open_group(str(deblur_to_zarr(image, tmp_path / "r.zarr", **args)), mode="r")
+    for k in "0123":
+        np.testing.assert_array_equal(resumed[k][:], group[k][:])

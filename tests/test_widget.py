@@ -31,7 +31,7 @@ from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
 from napari_srn import ModelCard, deblur, model_card, save_model
-from napari_srn._inference import Runner
+from napari_srn.inference.eager import Runner
 from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
@@ -95,6 +95,9 @@ def test_widget_adds_the_result_layer_with_the_source_transform(qtbot, viewer_an
         "photo",
         False,
     )
+    from napari_srn.inference.precision import resolve_precision
+
+    assert meta["precision"] == resolve_precision("auto", torch.device("cpu")).name
     assert widget.progress.value == widget.progress.max > 0  # every tile reported
     assert widget.run_button.enabled and not widget.cancel_button.enabled
 

@@ -180,17 +180,28 @@ def test_deblur_kwargs():
         "model": "default",
         "device": None,
         "tile_size": None,
+        "precision": "auto",
         "channel_axis": -1,
         "in_range": None,
     }
     custom = Settings(
-        model=_logic.WEIGHTS_FILE, weights="~/m.safetensors", device="cpu", tile_size=64
+        model=_logic.WEIGHTS_FILE,
+        weights="~/m.safetensors",
+        device="cpu",
+        tile_size=64,
+        precision="float32",
     )
     kwargs = _logic.deblur_kwargs(custom, plan)
     assert kwargs["model"].endswith("m.safetensors") and not kwargs["model"].startswith("~")
-    assert (kwargs["device"], kwargs["tile_size"]) == ("cpu", 64)
+    assert (kwargs["device"], kwargs["tile_size"], kwargs["precision"]) == ("cpu", 64, "float32")
     with pytest.raises(ValueError, match="choose a weights file"):
         _logic.deblur_kwargs(Settings(model=_logic.WEIGHTS_FILE), plan)
+
+
+def test_precision_choices_are_the_librarys():
+    from napari_srn.inference.precision import PRECISIONS
+
+    assert PRECISIONS == _logic.PRECISIONS
 
 
 @pytest.mark.parametrize(
@@ -280,6 +291,7 @@ def test_settings_round_trip_through_the_env_path(tmp_path):
         device="cpu",
         tile_size=128,
         mode="lazy",
+        precision="bfloat16",
     )
     path = _logic.save_settings(chosen)
     assert path == _logic.settings_path() and json.loads(path.read_text())["tile_size"] == 128
@@ -382,7 +394,15 @@ def test_compute_job_yields_tiles_and_returns_deblur_result(rng):
         steps and steps[-1].done == steps[-1].total and all(isinstance(s, Progress) for s in steps)
     )
     np.testing.assert_array_equal(outcome.data, deblur(image_, model=net, tile_size=16))
-    assert outcome.model == {"model": "SRN", "model_sha256": None, "provisional": False}
+    from napari_srn.inference.precision import resolve_precision
+
+    auto = resolve_precision("auto", torch.device("cpu")).name
+    assert outcome.model == {
+        "model": "SRN",
+        "model_sha256": None,
+        "provisional": False,
+        "precision": auto,
+    }
 
 
 def test_compute_job_loads_a_named_model_once_and_records_it(tmp_path, rng):
@@ -391,14 +411,22 @@ def test_compute_job_loads_a_named_model_once_and_records_it(tmp_path, rng):
     image_ = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     _, outcome = drain(
         _jobs.compute_job(
-            image_, model=str(path), device="cpu", tile_size=None, channel_axis=-1, in_range=None
+            image_,
+            model=str(path),
+            device="cpu",
+            tile_size=None,
+            channel_axis=-1,
+            in_range=None,
+            precision="float32",
         )
     )
-    np.testing.assert_array_equal(outcome.data, deblur(image_, model=path, channel_axis=-1))
+    reference = deblur(image_, model=path, channel_axis=-1, precision="float32")
+    np.testing.assert_array_equal(outcome.data, reference)
     assert outcome.model == {
         "model": "tiny",
         "model_sha256": sha,
         "provisional": False,
+        "precision": "float32",
         "model_source": str(path),
     }
 

@@ -34,18 +34,23 @@ class Outcome:
     saved_to: str | None = None
 
 
-def _load(model: Any, device: str | None) -> tuple[Any, dict[str, Any]]:
-    """The model object and what the result layer records about it."""
+def _load(model: Any, device: str | None, precision: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """The model object and what the result layer records about it (with the precision that
+    ``precision`` means on the model's device)."""
     import torch
 
     from napari_srn import load_model
+    from napari_srn.inference.precision import resolve_precision
 
     net = model if isinstance(model, torch.nn.Module) else load_model(model, device=device)
     card = getattr(net, "card", None)
+    param = next(net.parameters(), None)
+    where = param.device if param is not None else torch.device("cpu")
     meta = {
         "model": getattr(card, "name", None) or type(net).__name__,
         "model_sha256": getattr(net, "sha256", None),
         "provisional": bool(getattr(card, "provisional", False)),
+        "precision": resolve_precision(precision, where).name,
     }
     if not isinstance(model, torch.nn.Module):
         meta["model_source"] = str(model)
@@ -78,7 +83,7 @@ def compute_job(
     try:
         from napari_srn import iter_deblur
 
-        net, meta = _load(model, device)
+        net, meta = _load(model, device, kwargs.get("precision", "auto"))
         result = yield from iter_deblur(np.asarray(data), model=net, device=device, **kwargs)
     except RuntimeError as err:
         raise _failed(err) from err
@@ -92,7 +97,7 @@ def lazy_job(
     intensity range of an in-memory array when ``in_range`` is None)."""
     from napari_srn import deblur
 
-    net, meta = _load(model, device)
+    net, meta = _load(model, device, kwargs.get("precision", "auto"))
     out = [deblur(_as_dask(level, rgb), model=net, device=device, **kwargs) for level in levels]
     return Outcome(out, meta)
 
@@ -115,7 +120,7 @@ def zarr_job(
     from napari_srn.io.zarr import open_lazy
 
     try:
-        net, meta = _load(model, device)
+        net, meta = _load(model, device, kwargs.get("precision", "auto"))
     except RuntimeError as err:
         raise _failed(err) from err
     steps: queue.SimpleQueue = queue.SimpleQueue()

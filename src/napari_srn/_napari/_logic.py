@@ -60,6 +60,8 @@ __all__ = [
 
 MODES = ("auto", "compute now", "lazy")
 DEVICES = ("auto", "cpu", "cuda")
+#: napari_srn.inference.precision.PRECISIONS, spelled out here so the widget imports no torch
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: The model choice that enables the weights-file picker.
 WEIGHTS_FILE = "weights file..."
 #: Environment variable naming the settings file (tests point it into a temporary folder).
@@ -139,6 +141,7 @@ class Settings:
     device: str = "auto"
     tile_size: int = 0  # 0: automatic
     mode: str = "auto"
+    precision: str = "auto"
 
     @classmethod
     def from_dict(cls, data: Any) -> Settings:
@@ -152,6 +155,7 @@ class Settings:
             "device": lambda v: v in DEVICES,
             "tile_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
             "mode": lambda v: v in MODES,
+            "precision": lambda v: v in PRECISIONS,
         }
         for f in fields(cls):
             value = data.get(f.name)
@@ -370,6 +374,7 @@ def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
         "model": model,
         "device": None if settings.device == "auto" else settings.device,
         "tile_size": settings.tile_size or None,
+        "precision": settings.precision,
         "channel_axis": plan.channel_axis,
         "in_range": plan.in_range,
     }

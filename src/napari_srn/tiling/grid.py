@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["AxisTile", "Tile", "axis_cores", "axis_tiles", "tile_slices"]
+__all__ = ["AxisTile", "Tile", "axis_cores", "axis_tiles", "tile_slices", "window_pad"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,17 @@ def axis_cores(
     return cores
 
 
+def window_pad(need: int, at_start: bool, at_end: bool) -> tuple[int, int]:
+    """Padding (before, after) that brings a read window to a multiple of the divisor:
+    ``need`` pixels on the side that touches the image border (the end if both do), split in
+    halves on an interior window."""
+    if at_end:
+        return (0, need)
+    if at_start:
+        return (need, 0)
+    return (need // 2, need - need // 2)
+
+
 def axis_tiles(
     length: int,
     tile: int | None,
@@ -84,13 +95,7 @@ def axis_tiles(
     out = []
     for start, stop in axis_cores(length, tile, divisor if align is None else align, min_last):
         r0, r1 = max(0, start - halo), min(length, stop + halo)
-        need = -(r1 - r0) % divisor
-        if r1 == length:
-            pad = (0, need)
-        elif r0 == 0:
-            pad = (need, 0)
-        else:
-            pad = (need // 2, need - need // 2)
+        pad = window_pad(-(r1 - r0) % divisor, r0 == 0, r1 == length)
         c0 = start - r0 + pad[0]
         out.append(AxisTile(slice(r0, r1), pad, slice(c0, c0 + stop - start), slice(start, stop)))
     return out

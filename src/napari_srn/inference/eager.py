@@ -1,4 +1,5 @@
-"""Tiled inference with torch: the level-by-level SRN runner and a plain one for other models.
+"""The eager runner: the level-by-level SRN tiler, a plain tiler for other models, and the
+frame loop of :func:`napari_srn.iter_deblur` (with its out-of-memory retry).
 
 An SRN sees global context through its coarse scales, so cutting the full-resolution image into
 tiles and running the whole multi-scale network on each would change the result far from the
@@ -10,22 +11,36 @@ effect, which decays within a few dozen pixels, is left at tile borders.
 
 from __future__ import annotations
 
-import contextlib
+import warnings
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .model.srn import SRN, resize, resize_state
-from .tiling import iter_tiled, tile_slices
+from ..model.srn import SRN, resize, resize_state
+from ..tiling import iter_tiled, tile_slices
+from .precision import Precision, resolve_precision
 
-__all__ = ["LEVEL_ALIGN", "Runner", "drain", "level_tiles"]
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = ["LEVEL_ALIGN", "Progress", "Runner", "drain", "level_tiles", "run_frames"]
 
 #: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
 #: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
-#: lazy graph as well (`napari_srn._lazy`), which must cut exactly the same tiles.
+#: lazy graph as well (`napari_srn.inference.lazy`), which must cut exactly the same tiles.
 LEVEL_ALIGN = 8
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of :func:`napari_srn.iter_deblur`: ``done`` of ``total`` model calls (or, for
+    :func:`napari_srn.deblur_to_zarr`, chunks) finished."""
+
+    done: int
+    total: int
 
 
 def drain(gen: Generator):
@@ -51,32 +66,23 @@ def level_tiles(size: tuple[int, int], tile: int | None, halo: int) -> list:
 
 @dataclass
 class Runner:
-    """Runs a model on ``(C, H, W)`` float32 frames with H, W multiples of ``divisor``."""
+    """Runs a model on ``(C, H, W)`` float32 frames with H, W multiples of ``divisor``, in the
+    given precision (a name as for :func:`napari_srn.deblur`, or a resolved
+    :class:`~napari_srn.inference.precision.Precision`)."""
 
     model: torch.nn.Module
     device: torch.device
     tile: int | None
     halo: int
+    precision: str | Precision = "float32"
+    policy: Precision = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.policy = resolve_precision(self.precision, self.device)
 
     @property
     def divisor(self) -> int:
         return int(getattr(self.model, "divisor", 1))
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
-
-    def _to_device(self, a: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(a))[None].to(self.device)
-        if self.device.type == "cuda":
-            t = t.contiguous(memory_format=torch.channels_last)
-        return t
-
-    @staticmethod
-    def _to_numpy(t: torch.Tensor) -> np.ndarray:
-        return t[0].float().cpu().numpy()
 
     def n_tiles(self, shape: tuple[int, int]) -> int:
         """Number of model calls (progress steps) for a frame of this padded shape."""
@@ -94,13 +100,14 @@ class Runner:
 
     def run(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
         """Generator: yields after each tile, returns the prediction ``(C, H, W)`` float32."""
-        with torch.inference_mode(), self._autocast():
+        p = self.policy
+        with torch.inference_mode(), p.autocast():
             if isinstance(self.model, SRN):
                 return (yield from self._run_srn(frame))
             out = np.empty(frame.shape, np.float32)
 
             def predict(window: np.ndarray) -> np.ndarray:
-                return self._to_numpy(self.model(self._to_device(window)))
+                return p.to_numpy(self.model(p.to_device(window)))
 
             tiles = self._generic_tiles(frame.shape[-2:])
             for _ in iter_tiled(frame, predict, out, tiles):
@@ -109,6 +116,7 @@ class Runner:
 
     def _run_srn(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
         net: SRN = self.model  # type: ignore[assignment]
+        p = self.policy
         cfg = net.config
         height, width = frame.shape[-2:]
         x = torch.from_numpy(frame)[None]
@@ -129,12 +137,12 @@ class Runner:
                     inputs += [state[0][0].numpy(), state[1][0].numpy()]
 
             def predict(*windows: np.ndarray) -> list[np.ndarray]:
-                t = [self._to_device(w) for w in windows]
+                t = [p.to_device(w) for w in windows]
                 st = (t[2], t[3]) if len(t) == 4 else None
                 y, st = net.level(t[0], t[1], st)
-                res = [self._to_numpy(y)]
+                res = [p.to_numpy(y)]
                 if st is not None:
-                    res += [self._to_numpy(st[0]), self._to_numpy(st[1])]
+                    res += [p.to_numpy(st[0]), p.to_numpy(st[1])]
                 return res
 
             # windows and cores are multiples of 4 at every level, as the state slices need
@@ -145,3 +153,80 @@ class Runner:
                 state = (torch.from_numpy(outputs[1])[None], torch.from_numpy(outputs[2])[None])
         assert pred is not None
         return pred[0].numpy()
+
+
+def _pad_to(x: np.ndarray, divisor: int) -> np.ndarray:
+    h, w = x.shape[-2:]
+    ph, pw = -h % divisor, -w % divisor
+    if not (ph or pw):
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")
+
+
+def run_frames(plan: Plan, out: np.ndarray) -> Generator[Progress, None, np.ndarray]:
+    """Deblur every frame and channel group of ``plan`` into ``out`` (the caller's layout),
+    yielding :class:`~napari_srn.Progress` after every tile; returns ``out``.
+
+    On CUDA, a frame that runs out of memory is retried with half the tile, with a warning.
+    """
+    from .plan import layout
+
+    dst = layout(out, plan.cax)
+    if plan.alpha:
+        dst[..., 3, :, :] = plan.src[..., 3, :, :]
+    runner = Runner(plan.net, plan.device, plan.tile, plan.halo, plan.precision)
+    frames = list(np.ndindex(*plan.src.shape[:-3]))
+    height, width = plan.colour.shape[-2:]
+    remaining = len(frames) * len(plan.groups)
+    total = remaining * runner.n_tiles(plan.padded)
+    done = 0
+    for idx in frames:
+        for group in plan.groups:
+            x = _pad_to(plan.rng.to_model(plan.colour[idx][group]), runner.divisor)
+            if plan.replicate:
+                x = np.repeat(x, 3, axis=0)
+            while True:  # retried with smaller tiles if the GPU runs out of memory
+                start = done
+                try:
+                    gen = runner.run(x)
+                    while True:
+                        try:
+                            next(gen)
+                        except StopIteration as stop:
+                            y = stop.value
+                            break
+                        done += 1
+                        yield Progress(done, total)
+                    break
+                except torch.cuda.OutOfMemoryError:
+                    smaller = _smaller_tile(runner, plan.padded)
+                    warnings.warn(
+                        f"out of GPU memory with tile_size={runner.tile}; retrying this frame "
+                        f"with tile_size={smaller}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    runner.tile = smaller
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    done = start
+                    total = done + remaining * runner.n_tiles(plan.padded)
+            remaining -= 1
+            if plan.replicate:
+                y = np.clip(y, 0.0, 1.0).mean(axis=0, keepdims=True)
+            dst[idx][group] = plan.rng.from_model(y[:, :height, :width])
+    return out
+
+
+def _smaller_tile(runner: Runner, shape: tuple[int, int]) -> int:
+    """Half the current tile (or of the image, for a single tile), or raise if at the floor."""
+    current = runner.tile if runner.tile is not None else max(shape)
+    current = min(current, max(shape))
+    step = max(runner.divisor, 8)
+    smaller = current // 2 // step * step
+    if smaller < 2 * step:
+        raise MemoryError(
+            f"out of GPU memory even with tile_size={current}; free GPU memory, use a "
+            "narrower model, or pass device='cpu'"
+        )
+    return smaller

@@ -1,4 +1,4 @@
-"""Lazy deblurring: the level-by-level tiler of :mod:`napari_srn._inference` as a dask graph.
+"""Lazy deblurring: the level-by-level tiler of :mod:`.eager` as a dask graph.
 
 For an SRN, each level's prediction is a dask array whose chunks are exactly the tile cores the
 eager runner uses (``level_tiles``); one ``map_overlap`` per level reads each core with its halo
@@ -9,15 +9,22 @@ depends on, and the result equals the eager path's to float rounding.
 
 The model never travels inside the tasks: a model loaded from a file is named by a
 :class:`ModelRef` and loaded once per process (per dask worker) on that worker's own device; a
-model object given in memory is put in the graph once, as a single dependency.
+model object given in memory is put in the graph once, as a single dependency. Each task
+resolves the precision on its own device (:mod:`.precision`).
+
+What happens to each coarse level is the *sink*'s choice (:class:`Sink`): kept in the graph
+(:func:`deblur_lazy` without a sink, the in-memory result of :func:`napari_srn.deblur`), or
+written to disk and read back so that memory stays bounded by the tiles
+(:class:`napari_srn.io.ome_zarr.OmeZarrSink`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import dask
 import dask.array as da
@@ -25,11 +32,30 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ._inference import LEVEL_ALIGN, Runner, level_min_last
-from .model.srn import SRN
-from .tiling import axis_cores
+from ..model.srn import SRN
+from ..tiling import axis_cores, window_pad
+from .eager import LEVEL_ALIGN, Runner, level_min_last
 
-__all__ = ["ModelRef", "lazy_predict", "level_chunks", "level_graph", "split_level"]
+if TYPE_CHECKING:
+    from .plan import Plan
+
+__all__ = [
+    "ModelRef",
+    "Sink",
+    "deblur_lazy",
+    "lazy_predict",
+    "level_chunks",
+    "level_graph",
+    "split_level",
+]
+
+
+class Sink(Protocol):
+    """Where the coarse levels of a lazy SRN go: ``level(tag, out)`` receives each coarse
+    level's raw output (``tag`` names the channel group and level, e.g. ``"g0-level2"``) and
+    returns the array the next level reads instead."""
+
+    def level(self, tag: str, out: da.Array) -> da.Array: ...
 
 
 @dataclass(frozen=True)
@@ -43,10 +69,15 @@ class ModelRef:
     def load(self) -> tuple[torch.nn.Module, torch.device]:
         return _load_ref(self.name_or_path, self.sha256, self.device)
 
+    @classmethod
+    def of(cls, net: torch.nn.Module, device: str | None) -> ModelRef:
+        """The reference of a model loaded by :func:`napari_srn.load_model`."""
+        return cls(str(net.source), str(net.sha256), device)
+
 
 @functools.lru_cache(maxsize=4)
 def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, torch.device]:
-    from .model.weights import load_model
+    from ..model.weights import load_model
 
     model = load_model(name_or_path, device=device)
     if model.sha256 != sha256:
@@ -57,9 +88,9 @@ def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, 
     return model, next(model.parameters()).device
 
 
-def _resolve(model: ModelRef | tuple[torch.nn.Module, torch.device]) -> Runner:
+def _resolve(model: ModelRef | tuple[torch.nn.Module, torch.device], precision: str) -> Runner:
     net, dev = model.load() if isinstance(model, ModelRef) else model
-    return Runner(net, dev, None, 0)
+    return Runner(net, dev, None, 0, precision)
 
 
 def level_chunks(length: int, tile: int | None, halo: int) -> tuple[int, ...]:
@@ -91,6 +122,7 @@ def _level_block(
     xs: np.ndarray,
     *coarser: np.ndarray,
     model,
+    precision: str,
     halo: int,
     channels: int,
     has_prev: bool,
@@ -98,8 +130,9 @@ def _level_block(
     block_info=None,
 ) -> np.ndarray:
     """One tile of one level for every frame in the block; see the module docstring."""
-    runner = _resolve(model)
+    runner = _resolve(model, precision)
     net: SRN = runner.model  # type: ignore[assignment]
+    p = runner.policy
     m = _margins(block_info[0], halo)
     core = tuple(n * (4 if lstm else 1) for n in block_info[None]["chunk-shape"][-2:])
     h, w = xs.shape[-2:]
@@ -113,15 +146,13 @@ def _level_block(
     if has_prev:
         pm_axes = _margins(block_info[1], halo // 2 + 1)
         pm = (pm_axes[0][0], pm_axes[1][0])
-    with torch.inference_mode(), runner._autocast():
+    with torch.inference_mode(), p.autocast():
         for idx in np.ndindex(*lead):
-            x = runner._to_device(xs[idx])
+            x = p.to_device(xs[idx])
             if prev_src is None:
                 prev = x
             else:
-                prev = runner._to_device(
-                    _upsampled(prev_src[idx], pm, (m[0][0], m[1][0]), (h, w))[0].numpy()
-                )
+                prev = p.tensor(_upsampled(prev_src[idx], pm, (m[0][0], m[1][0]), (h, w)))
             state = None
             if state_src is not None:
                 sm = _margins(block_info[2], halo // 8 + 1)
@@ -131,8 +162,8 @@ def _level_block(
                     (m[0][0] // 4, m[1][0] // 4),
                     (h // 4, w // 4),
                 )
-                c, hh = torch.chunk(st.to(runner.device), 2, dim=1)
-                state = (c.contiguous(), hh.contiguous())
+                c, hh = torch.chunk(st, 2, dim=1)
+                state = (p.tensor(c), p.tensor(hh))
             y, state = net.level(x, prev, state)
             y = y.float()[..., m[0][0] : m[0][0] + core[0], m[1][0] : m[1][0] + core[1]]
             if lstm:
@@ -200,24 +231,25 @@ def lazy_predict(
     tile: int | None,
     halo: int,
     device: torch.device | None = None,
-    store_level: Callable[[int, da.Array], da.Array] | None = None,
+    precision: str = "float32",
+    sink: Sink | None = None,
+    tag: str = "g0",
 ) -> da.Array:
     """Lazy prediction for ``x``: float32 ``(..., C, H, W)`` in [0, 1], H and W multiples of the
     model's divisor. Returns a float32 dask array of the same shape whose spatial chunks are the
     tile cores of the finest level.
 
-    ``store_level(s, out)``, if given, is called with each coarse level's raw output (s >= 1)
-    and returns the array to use in its place (``deblur_to_zarr`` writes it to disk and reads
-    it back, so that memory stays bounded by the tiles).
+    ``sink.level(f"{tag}-level{s}", out)``, if a sink is given, receives each coarse level's
+    raw output (s >= 1) and returns the array to use in its place.
     """
     net, node = _model_node(model, device)
     if not isinstance(net, SRN):
-        return _lazy_generic(x, net, node, tile=tile, halo=halo)
+        return _lazy_generic(x, net, node, tile=tile, halo=halo, precision=precision)
     pred = state = None
     for s in reversed(range(net.config.scales)):
-        out = level_graph(x, s, pred, state, net, node, tile=tile, halo=halo)
-        if store_level is not None and s > 0:
-            out = store_level(s, out)
+        out = level_graph(x, s, pred, state, net, node, tile=tile, halo=halo, precision=precision)
+        if sink is not None and s > 0:
+            out = sink.level(f"{tag}-level{s}", out)
         pred, state = split_level(out, net, tile)
     assert pred is not None
     return pred
@@ -233,6 +265,7 @@ def level_graph(
     *,
     tile: int | None,
     halo: int,
+    precision: str = "float32",
 ) -> da.Array:
     """The raw output of level ``s`` (for the ConvLSTM variant, packed at a quarter of the
     level with its state; see :func:`split_level`)."""
@@ -279,6 +312,7 @@ def level_graph(
         dtype=np.float32,
         meta=np.empty((0,) * ndim, np.float32),
         model=node,
+        precision=precision,
         halo=halo,
         channels=cfg.channels,
         has_prev=pred is not None,
@@ -300,31 +334,33 @@ def split_level(out: da.Array, net: SRN, tile: int | None) -> tuple[da.Array, da
 
 
 def _generic_block(
-    window: np.ndarray, *, model, halo: int, divisor: int, block_info=None
+    window: np.ndarray, *, model, precision: str, halo: int, divisor: int, block_info=None
 ) -> np.ndarray:
     """A plain model on one tile: pad the window to the divisor like the eager tiler does."""
-    runner = _resolve(model)
+    runner = _resolve(model, precision)
+    p = runner.policy
     m = _margins(block_info[0], halo)
     core = block_info[None]["chunk-shape"][-2:]
     loc, num = block_info[0]["chunk-location"][-2:], block_info[0]["num-chunks"][-2:]
-    pads = []
-    for i, n, count in zip(loc, window.shape[-2:], num, strict=True):
-        need = -n % divisor  # the same rule as napari_srn.tiling.axis_tiles
-        before = 0 if i == count - 1 else need if i == 0 else need // 2
-        pads.append((before, need - before))
+    pads = [
+        window_pad(-n % divisor, i == 0, i == count - 1)
+        for i, n, count in zip(loc, window.shape[-2:], num, strict=True)
+    ]
     out = np.empty((*window.shape[:-2], *core), np.float32)
-    with torch.inference_mode(), runner._autocast():
+    with torch.inference_mode(), p.autocast():
         for idx in np.ndindex(*window.shape[:-3]):
             w = window[idx]
-            if any(p for pair in pads for p in pair):
+            if any(n for pair in pads for n in pair):
                 w = np.pad(w, [(0, 0), *pads], mode="reflect")
-            y = runner._to_numpy(runner.model(runner._to_device(w)))
+            y = p.to_numpy(runner.model(p.to_device(w)))
             r0, c0 = pads[0][0] + m[0][0], pads[1][0] + m[1][0]
             out[idx] = y[..., r0 : r0 + core[0], c0 : c0 + core[1]]
     return out
 
 
-def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo) -> da.Array:
+def _lazy_generic(
+    x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo, precision: str
+) -> da.Array:
     divisor = int(getattr(net, "divisor", 1))
     lead = tuple((1,) * n for n in x.shape[:-3])
     cores = tuple(
@@ -344,12 +380,59 @@ def _lazy_generic(x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo)
         dtype=np.float32,
         meta=np.empty((0,) * x.ndim, np.float32),
         model=ref,
+        precision=precision,
         halo=halo,
         divisor=divisor,
         token="napari-srn-generic",
     )
 
 
-def map_frames(fn: Callable[[np.ndarray], np.ndarray], x: da.Array, dtype) -> da.Array:
-    """Elementwise map over blocks (intensity conversions), keeping chunks."""
-    return x.map_blocks(fn, dtype=dtype, meta=np.empty((0,) * x.ndim, dtype))
+def deblur_lazy(
+    plan: Plan,
+    model: ModelRef | torch.nn.Module,
+    precision: str,
+    sink: Sink | None = None,
+) -> da.Array:
+    """The lazy result of ``plan`` (see :func:`napari_srn.deblur`): a dask array of the input's
+    shape and dtype. ``model`` is what the tasks receive (:func:`task_model`); ``precision``
+    what each task resolves on its device; ``sink`` receives the coarse levels."""
+    from .plan import unlayout
+
+    p = plan
+    height, width = p.src.shape[-2:]
+    pad = [(0, 0)] * (p.src.ndim - 2) + [(0, -height % p.divisor), (0, -width % p.divisor)]
+    parts = []
+    for i, group in enumerate(p.groups):
+        x = p.colour[..., group, :, :].map_blocks(p.rng.to_model, dtype=np.float32)
+        if p.replicate:
+            x = da.concatenate([x] * 3, axis=-3)
+        if any(pad[-1]) or any(pad[-2]):
+            x = da.pad(x, pad, mode="reflect")
+        y = lazy_predict(
+            x,
+            model,
+            tile=p.tile,
+            halo=p.halo,
+            device=p.device,
+            precision=precision,
+            sink=sink,
+            tag=f"g{i}",
+        )
+        y = y[..., :height, :width]
+        if p.replicate:
+            y = da.clip(y, 0.0, 1.0).mean(axis=-3, keepdims=True)
+        parts.append(y.map_blocks(p.rng.from_model, dtype=p.src.dtype))
+    if p.alpha:
+        parts.append(p.src[..., 3:4, :, :])
+    out = da.concatenate(parts, axis=-3) if len(parts) > 1 else parts[0]
+    return unlayout(out, p.cax)
+
+
+def task_model(
+    model: str | os.PathLike | torch.nn.Module, plan: Plan, device: object
+) -> ModelRef | torch.nn.Module:
+    """What the tasks receive: a model named by a file as a :class:`ModelRef` (each worker
+    loads it itself, once, on its own device unless ``device`` was given), a module as is."""
+    if isinstance(model, (str, os.PathLike)):
+        return ModelRef.of(plan.net, None if device is None else str(plan.device))
+    return plan.net

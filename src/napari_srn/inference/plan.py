@@ -1,0 +1,184 @@
+"""The plan: everything decided before any pixel is processed, shared by the eager and the lazy
+path (the model and its device and precision, layout, channel groups, tile, overlap, intensity
+range)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._validate import (
+    IntensityRange,
+    check_overlap,
+    check_tile_size,
+    intensity_range,
+    normalize_channel_axis,
+)
+from ..model.weights import load_model, resolve_device
+from .precision import Precision, resolve_precision
+
+__all__ = ["ModelLike", "Plan", "auto_tile_size", "channel_groups", "layout", "make_plan"]
+
+ModelLike = str | os.PathLike | torch.nn.Module
+
+#: Peak memory growth of a single-tile float32 deblur, in bytes per pixel per unit of network
+#: width: 30.5 measured by ``benchmarks/bench_deblur.py --calibrate`` on the CPU (976 bytes/pixel
+#: for width 32; docs/performance.md), rounded up. Half-precision activations take half.
+BYTES_PER_PIXEL_PER_WIDTH = 32.0
+#: Largest automatic tile on the CPU: a 1024-pixel tile takes a few seconds on 2 cores with the
+#: default model, which keeps progress and Cancel responsive.
+CPU_TILE_CAP = 1024
+GPU_TILE_CAP = 4096
+
+
+def as_model(
+    model: ModelLike, device: str | torch.device | None
+) -> tuple[torch.nn.Module, torch.device]:
+    """The network in eval mode and its device (a module given without a device stays where
+    it is)."""
+    if isinstance(model, torch.nn.Module):
+        if device is None:
+            param = next(model.parameters(), None)
+            dev = param.device if param is not None else torch.device("cpu")
+        else:
+            dev = resolve_device(device)
+            model = model.to(dev)
+        return model.eval(), dev
+    if isinstance(model, (str, os.PathLike)):
+        dev = resolve_device(device)
+        return load_model(model, device=dev), dev
+    raise TypeError(
+        f"model must be a name (see napari_srn.list_models()), a path to a .safetensors file, "
+        f"or a torch.nn.Module, got {type(model).__name__}"
+    )
+
+
+def auto_tile_size(
+    model: torch.nn.Module,
+    device: torch.device,
+    batch: int = 1,
+    *,
+    precision: str | Precision = "auto",
+) -> int:
+    """Largest tile (core side, a multiple of the model's divisor) that fits in free memory.
+
+    Uses half of the available RAM on the CPU (capped at :data:`CPU_TILE_CAP` so progress and
+    cancellation stay responsive) and 80 % of free GPU memory on CUDA, capped at
+    :data:`GPU_TILE_CAP`; half-precision activations (``precision``, as for
+    :func:`napari_srn.deblur`) count half.
+    """
+    import psutil
+
+    policy = resolve_precision(precision, device)
+    divisor = int(getattr(model, "divisor", 1))
+    halo = int(getattr(model, "halo", 0))
+    width = getattr(getattr(model, "config", None), "width", 32)
+    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch * policy.activation_bytes / 4
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget, cap = 0.8 * free, GPU_TILE_CAP
+    else:
+        budget, cap = 0.5 * psutil.virtual_memory().available, CPU_TILE_CAP
+    side = int(math.sqrt(budget / per_px)) - 2 * halo
+    step = max(divisor, 8)
+    return max(step * 4, min(cap, side // step * step))
+
+
+def channel_groups(
+    n_channels: int, model_channels: int | None, channel_axis: int | None
+) -> list[slice]:
+    """Which channels go through the model together (alpha excluded by the caller)."""
+    if model_channels is None or model_channels == n_channels:
+        return [slice(0, n_channels)]
+    if model_channels == 1:
+        return [slice(i, i + 1) for i in range(n_channels)]
+    if model_channels == 3 and n_channels == 1:
+        return [slice(0, 1)]
+    raise ValueError(
+        f"a {model_channels}-channel model cannot take {n_channels} channels "
+        f"(channel_axis={channel_axis}); use a gray model, which deblurs each channel "
+        "separately, or select 1, 3 (RGB) or 4 (RGBA) channels"
+    )
+
+
+def layout(a, cax: int | None):
+    """View of ``a`` as ``(..., C, H, W)`` (numpy or dask)."""
+    if cax is None:
+        return a[..., None, :, :]
+    return np.moveaxis(np.moveaxis(a, cax, -1), -1, -3)
+
+
+def unlayout(a, cax: int | None):
+    """Inverse of :func:`layout`."""
+    if cax is None:
+        return a[..., 0, :, :]
+    return np.moveaxis(np.moveaxis(a, -3, -1), -1, cax)
+
+
+@dataclass
+class Plan:
+    """Everything decided before any pixel is processed (shared by the eager and lazy paths)."""
+
+    net: torch.nn.Module
+    precision: Precision
+    cax: int | None
+    tile: int
+    halo: int
+    src: Any  # (..., C, H, W) view of the input
+    colour: Any  # its colour channels (alpha excluded)
+    alpha: bool
+    groups: list[slice]
+    model_channels: int | None
+    rng: IntensityRange
+
+    @property
+    def device(self) -> torch.device:
+        return self.precision.device
+
+    @property
+    def divisor(self) -> int:
+        return int(getattr(self.net, "divisor", 1))
+
+    @property
+    def replicate(self) -> bool:
+        """A color model on a one-channel group: replicate to RGB, average back."""
+        return self.model_channels == 3 and self.colour.shape[-3] == 1
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """Frame size padded to the model's divisor."""
+        return tuple(n + (-n % self.divisor) for n in self.src.shape[-2:])  # type: ignore[return-value]
+
+
+def make_plan(
+    arr,
+    model: ModelLike,
+    channel_axis: int | None,
+    tile_size: int | None,
+    overlap: int | None,
+    device: str | torch.device | None,
+    in_range: tuple[float, float] | None,
+    precision: str = "auto",
+) -> Plan:
+    """Validate the arguments against ``arr`` (numpy or dask) and decide everything."""
+    cax = normalize_channel_axis(arr, channel_axis)
+    net, dev = as_model(model, device)
+    policy = resolve_precision(precision, dev)
+    divisor = int(getattr(net, "divisor", 1))
+    tile = check_tile_size(tile_size, divisor)
+    halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
+    src = layout(arr, cax)
+    alpha = src.shape[-3] == 4
+    colour = src[..., :3, :, :] if alpha else src
+    model_channels = getattr(net, "in_channels", None)
+    groups = channel_groups(colour.shape[-3], model_channels, cax)
+    rng = intensity_range(colour, in_range)
+    if tile is None:
+        batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
+        tile = auto_tile_size(net, dev, batch, precision=policy)
+    return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)

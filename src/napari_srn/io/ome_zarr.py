@@ -1,0 +1,288 @@
+"""OME-Zarr out: the resumable, chunk-by-chunk writer behind :func:`napari_srn.deblur_to_zarr`.
+
+A store goes through these states (all under ``dest``):
+
+1. ``dest`` is created as a zarr group whose ``napari_srn`` attribute says ``status:
+   "incomplete"`` with the run's fingerprint (source, model SHA-256, parameters). It carries
+   no OME ``multiscales`` metadata yet, so no viewer mistakes it for a finished image.
+2. Each stage is a dask array written chunk by chunk into a zarr array: the coarse SRN levels
+   into float32 arrays under ``dest/.napari-srn-work/`` (read back from there by the next
+   level, so memory stays bounded by a few tiles), the full-resolution result into ``dest/0``
+   (zarr chunks are the tiles: one task writes one chunk, so parallel workers never write the
+   same chunk), then the resolution pyramid ``dest/1``, ``dest/2``, ... (each a 2x2 mean of the
+   level above, computed from the stored result, chunk by chunk), down to about one tile.
+3. After each chunk is written, an empty marker file records it; a run started again with the
+   same arguments skips every marked chunk and ends with the same result as an uninterrupted
+   run. Only when every stage is written are the OME-NGFF 0.5 metadata added, the status set
+   to ``"complete"`` and the work folder removed.
+
+Every array carries zarr 3 ``dimension_names``, so ``ome-zarr-models validate`` accepts the
+store. A different existing output is never overwritten without ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Callable
+from itertools import product
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ..inference.eager import Progress
+
+__all__ = ["NGFF_ORDER", "STATUS_KEY", "WORK", "Cancelled", "OmeZarrSink", "ngff_axes"]
+
+STATUS_KEY = "napari_srn"
+WORK = ".napari-srn-work"
+NGFF_ORDER = "tczyx"
+
+
+class Cancelled(Exception):
+    """Raised by :func:`napari_srn.deblur_to_zarr` when ``cancel()`` returned True. The store is
+    left incomplete and resumable: the same call again continues where it stopped."""
+
+
+def ngff_axes(axes: str | None, ndim: int, cax: int | None) -> str:
+    """Axis names of an image, validated (NGFF letters t, c, z, y, x); guessed when None."""
+    if axes is None:
+        lead = ndim - 2 - (cax is not None)
+        if lead > 2:
+            raise ValueError(
+                f"cannot guess axis names for {ndim} dimensions; pass axes= (e.g. 'tczyx')"
+            )
+        names = [*("", "t", "tz")[lead], "y", "x"]
+        if cax is not None:
+            names.insert(cax, "c")
+        return "".join(names)
+    if not isinstance(axes, str):
+        raise TypeError(f"axes must be a string such as 'tyx', got {type(axes).__name__}")
+    axes = axes.lower()
+    problems = []
+    if len(axes) != ndim:
+        problems.append(f"has {len(axes)} letters for an image with {ndim} dimensions")
+    if set(axes) - set(NGFF_ORDER) or len(set(axes)) != len(axes):
+        problems.append("must use each of t, c, z, y, x at most once")
+    if cax is not None and len(axes) == ndim and axes[cax] != "c":
+        problems.append(f"must name the channel axis ({cax}) 'c'")
+    spatial = [a for i, a in enumerate(axes) if i != cax][-2:]
+    if spatial != ["y", "x"]:
+        problems.append("must end (apart from the channel axis) with 'y', 'x'")
+    if problems:
+        raise ValueError(f"axes={axes!r} " + "; ".join(problems))
+    return axes
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _regular(chunks: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
+    """Zarr chunk shape for dask chunks that form a regular grid (a merged last block spans
+    two zarr chunks, both written by the same task)."""
+    return tuple(c[0] for c in chunks)
+
+
+def _write_block(block: np.ndarray, store: str, region: tuple, marker: str) -> None:
+    import zarr
+
+    zarr.open_array(store, mode="r+")[region] = block
+    Path(marker).touch()  # after the data: a crash in between only redoes this chunk
+
+
+def _halve(block: np.ndarray) -> np.ndarray:
+    """2x2 mean over the last two axes (even sides), rounded back to an integer dtype."""
+    h, w = block.shape[-2:]
+    cells = block.reshape(*block.shape[:-2], h // 2, 2, w // 2, 2)
+    mean = cells.mean(axis=(-3, -1), dtype=np.float64)
+    if np.issubdtype(block.dtype, np.integer):
+        mean = np.rint(mean)
+    return mean.astype(block.dtype)
+
+
+def pyramid_level(prev: da.Array, chunks: tuple[int, ...]) -> da.Array:
+    """The next, half-size resolution level of ``prev`` (2x2 means; an odd last row or column
+    is repeated), chunked as ``chunks`` (the spatial chunk shape of the full resolution)."""
+    h, w = prev.shape[-2:]
+    if h % 2 or w % 2:
+        prev = da.pad(prev, [(0, 0)] * (prev.ndim - 2) + [(0, h % 2), (0, w % 2)], mode="edge")
+    src = prev.rechunk((*prev.chunks[:-2], 2 * chunks[-2], 2 * chunks[-1]))
+    out_chunks = tuple(tuple(-(-c // 2) for c in axis) for axis in src.chunks[-2:])
+    return src.map_blocks(_halve, chunks=(*src.chunks[:-2], *out_chunks), dtype=prev.dtype)
+
+
+class OmeZarrSink:
+    """The output store of one run: created, resumed or refused at construction.
+
+    Use :meth:`level` as the lazy graph's sink for the coarse levels, then :meth:`write` the
+    full-resolution result; nothing is computed before :meth:`write`.
+
+    Parameters
+    ----------
+    dest : Path
+        The store.
+    fingerprint : str
+        Identifies the run: the same fingerprint resumes, another one is refused.
+    provenance : dict
+        Recorded under the group's ``napari_srn`` attribute.
+    overwrite : bool
+        Replace a store that holds anything else.
+    """
+
+    def __init__(self, dest: Path, fingerprint: str, provenance: dict, overwrite: bool = False):
+        self.dest = dest
+        self.group, self.complete = _open_dest(dest, fingerprint, overwrite)
+        if STATUS_KEY not in self.group.attrs:
+            info = {"status": "incomplete", "fingerprint": fingerprint, **provenance}
+            self.group.attrs[STATUS_KEY] = {**info, "started": _now()}
+        self._stages: list[tuple[str, da.Array, Path]] = []
+
+    def _array(self, path: Path, x: da.Array, dimension_names: list[str] | None) -> Path:
+        import zarr
+
+        if not path.exists():
+            zarr.create_array(
+                str(path),
+                shape=x.shape,
+                chunks=_regular(x.chunks),
+                dtype=x.dtype,
+                fill_value=0,
+                dimension_names=dimension_names,
+            )
+        return path
+
+    def level(self, tag: str, out: da.Array) -> da.Array:
+        """Store a coarse level in the work folder; the next level reads it from there."""
+        import zarr
+
+        path = self._array(self.dest / WORK / tag, out, None)
+        self._stages.append((tag, out, path))
+        return da.from_zarr(zarr.open_array(str(path), mode="r"), chunks=out.chunks)
+
+    def write(
+        self,
+        result: da.Array,
+        axes: str,
+        *,
+        name: str,
+        progress: Callable[[Progress], None] = lambda p: None,
+        cancel: Callable[[], bool] | None = None,
+        batch: int = 2,
+    ) -> None:
+        """Compute every stage (coarse levels, ``result`` in NGFF axis order, the pyramid)
+        chunk by chunk, then mark the store complete."""
+        import zarr
+
+        dims = list(axes)
+        chunks = _regular(result.chunks)
+        levels = [self._array(self.dest / "0", result, dims)]
+        self._stages.append(("final", result, levels[0]))
+        x = result
+        while max(x.shape[-2:]) > max(chunks[-2:]):  # down to about one tile
+            prev = da.from_zarr(zarr.open_array(str(levels[-1]), mode="r"))
+            x = pyramid_level(prev, chunks)
+            levels.append(self._array(self.dest / str(len(levels)), x, dims))
+            self._stages.append((f"pyramid{len(levels) - 1}", x, levels[-1]))
+        total = sum(stage.npartitions for _, stage, _ in self._stages)
+        done = 0
+        for tag, stage, path in self._stages:
+            done = write_stage(self.dest, tag, stage, path, done, total, progress, cancel, batch)
+        self._finish(axes, len(levels), name)
+
+    def _finish(self, axes: str, n_levels: int, name: str) -> None:
+        from ome_zarr.writer import write_multiscales_metadata
+
+        spatial = {len(axes) - 2, len(axes) - 1}
+        datasets = []
+        for k in range(n_levels):
+            f = float(2**k)
+            scale = [f if i in spatial else 1.0 for i in range(len(axes))]
+            shift = [(f - 1) / 2 if i in spatial else 0.0 for i in range(len(axes))]
+            transforms = [{"type": "scale", "scale": scale}]
+            if k:
+                transforms.append({"type": "translation", "translation": shift})
+            datasets.append({"path": str(k), "coordinateTransformations": transforms})
+        write_multiscales_metadata(self.group, datasets=datasets, axes=list(axes), name=name)
+        info = dict(self.group.attrs[STATUS_KEY])
+        info["status"] = "complete"
+        info["finished"] = _now()
+        self.group.attrs[STATUS_KEY] = info
+        shutil.rmtree(self.dest / WORK, ignore_errors=True)
+
+
+def write_stage(
+    dest: Path,
+    tag: str,
+    x: da.Array,
+    array_path: Path,
+    done: int,
+    total: int,
+    progress: Callable[[Progress], None],
+    cancel: Callable[[], bool] | None,
+    batch: int,
+) -> int:
+    """Compute every unmarked block of ``x`` into the array at ``array_path``, ``batch``
+    blocks per dask call; returns the updated count of done chunks."""
+    marks = dest / WORK / "done" / tag
+    marks.mkdir(parents=True, exist_ok=True)
+    finished = {p.name for p in marks.iterdir()}
+    todo = []
+    for idx in product(*(range(len(c)) for c in x.chunks)):
+        name = ".".join(map(str, idx))
+        if name in finished:
+            done += 1
+        else:
+            todo.append((idx, name))
+    progress(Progress(done, total))
+    store = str(array_path)
+    for i in range(0, len(todo), batch):
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled; run the same command again to resume {dest}")
+        tasks = []
+        for idx, name in todo[i : i + batch]:
+            region = tuple(
+                slice(sum(c[:k]), sum(c[: k + 1])) for c, k in zip(x.chunks, idx, strict=True)
+            )
+            marker = str(marks / name)
+            tasks.append(dask.delayed(_write_block)(x.blocks[idx], store, region, marker))
+        dask.compute(*tasks)
+        done += len(tasks)
+        progress(Progress(done, total))
+    return done
+
+
+def _open_dest(dest: Path, fingerprint: str, overwrite: bool):
+    """Create, resume or refuse the output group; return (group, already_complete)."""
+    import zarr
+
+    if dest.exists():
+        try:
+            group = zarr.open_group(str(dest), mode="r+")
+            info = dict(group.attrs).get(STATUS_KEY, {})
+        except Exception:  # not a zarr group at all
+            info = None
+        same = info and info.get("fingerprint") == fingerprint
+        if same and not overwrite:
+            return group, info.get("status") == "complete"
+        if not overwrite:
+            what = "a different napari-srn result" if info else "something else"
+            raise FileExistsError(
+                f"{str(dest)!r} already holds {what}; pass overwrite=True (--overwrite) to "
+                "replace it, or choose another destination"
+            )
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        else:
+            dest.unlink()
+    if not dest.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
+        )
+    try:
+        group = zarr.open_group(str(dest), mode="w")
+    except OSError as err:
+        raise PermissionError(f"cannot write {str(dest)!r}: {err}") from err
+    return group, False
