@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -259,7 +261,7 @@ def test_output_validates_and_has_a_resumable_pyramid(tmp_path, rng):
     levels = [group[d["path"]] for d in datasets]
     assert [a.shape for a in levels] == [(2, 300, 200), (2, 150, 100), (2, 75, 50), (2, 38, 25)]
     assert all(a.metadata.dimension_names == ("t", "y", "x") for a in levels)
-    for fine, coarse in zip(levels, levels[1:]):
+    for fine, coarse in itertools.pairwise(levels):
         np.testing.assert_array_equal(coarse[:], _halve(fine[:]))
 
     seen = []

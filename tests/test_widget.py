@@ -31,10 +31,10 @@ from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
 from napari_srn import ModelCard, deblur, model_card, save_model
-from napari_srn.inference.eager import Runner
 from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
+from napari_srn.inference.eager import Runner
 
 from .conftest import tiny_srn
 from .test_lazy import CountingSRN

@@ -28,8 +28,11 @@ ModelLike = str | os.PathLike | torch.nn.Module
 
 #: Peak memory growth of a single-tile float32 deblur, in bytes per pixel per unit of network
 #: width: 30.5 measured by ``benchmarks/bench_deblur.py --calibrate`` on the CPU (976 bytes/pixel
-#: for width 32; docs/performance.md), rounded up. Half-precision activations take half.
+#: for width 32; 29.2 for width 16), rounded up; docs/performance.md.
 BYTES_PER_PIXEL_PER_WIDTH = 32.0
+#: The same under bfloat16 autocast, as a fraction of float32: 21.9 / 29.2 bytes/pixel/width
+#: measured (width 16, 2-core EPYC): the model's float32 inputs, outputs and ConvLSTM state stay.
+HALF_PRECISION_MEMORY = 0.75
 #: Largest automatic tile on the CPU: a 1024-pixel tile takes a few seconds on 2 cores with the
 #: default model, which keeps progress and Cancel responsive.
 CPU_TILE_CAP = 1024
@@ -69,8 +72,8 @@ def auto_tile_size(
 
     Uses half of the available RAM on the CPU (capped at :data:`CPU_TILE_CAP` so progress and
     cancellation stay responsive) and 80 % of free GPU memory on CUDA, capped at
-    :data:`GPU_TILE_CAP`; half-precision activations (``precision``, as for
-    :func:`napari_srn.deblur`) count half.
+    :data:`GPU_TILE_CAP`; under half precision (``precision``, as for
+    :func:`napari_srn.deblur`) a pixel takes :data:`HALF_PRECISION_MEMORY` of its float32 bytes.
     """
     import psutil
 
@@ -78,7 +81,9 @@ def auto_tile_size(
     divisor = int(getattr(model, "divisor", 1))
     halo = int(getattr(model, "halo", 0))
     width = getattr(getattr(model, "config", None), "width", 32)
-    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch * policy.activation_bytes / 4
+    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch
+    if policy.activation_bytes == 2:
+        per_px *= HALF_PRECISION_MEMORY
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget, cap = 0.8 * free, GPU_TILE_CAP
