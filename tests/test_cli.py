@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -98,6 +99,10 @@ def test_tiff_microscopy_channels_stay_separate(tmp_path, identity_file):
         (["deblur", "in.png", "exists.png"], "already exists"),
         (["deblur", "in.png", "out.jpg", "--model", "IDENTITY", "--channel-axis", "-1"], None),
         (["deblur", "in.png"], "give INPUT and OUTPUT"),
+        (["deblur", "in.png", "out"], "has no file extension"),
+        (["deblur", "in.png", "out.xyz"], "cannot write .xyz files"),
+        (["deblur", "in.png", "no/such/dir/out.png"], "does not exist"),
+        (["deblur", "in.png", "."], "is a folder"),
         (["deblur", "in.png", "out.png", "--sample", "dir"], "takes no INPUT/OUTPUT"),
     ],
 )
@@ -136,3 +141,41 @@ def test_console_script_help_and_models():
         [sys.executable, "-m", "napari_srn", "models"], capture_output=True, text=True, check=True
     ).stdout
     assert models.startswith("default:")
+
+
+def test_output_problems_are_found_before_the_work(tmp_path, monkeypatch, capsys):
+    """A uint16 image to .jpg: refused before the model runs (not after a long deblur)."""
+    import napari_srn._deblur as deblur_module
+
+    write_image(tmp_path / "in.tif", np.zeros((20, 20), np.uint16))
+    monkeypatch.setattr(deblur_module, "deblur", lambda *a, **k: pytest.fail("deblur ran"))
+    assert main(["deblur", str(tmp_path / "in.tif"), str(tmp_path / "out.jpg")]) == 1
+    assert "8-bit images only" in capsys.readouterr().err
+
+
+def test_unexpected_errors_are_one_line_unless_debug(tmp_path, monkeypatch, capsys):
+    import napari_srn._deblur as deblur_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    write_image(tmp_path / "in.png", np.zeros((20, 20), np.uint8))
+    monkeypatch.setattr(deblur_module, "deblur", boom)
+    args = ["deblur", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: boom" in err and "--debug" in err and "Traceback" not in err
+    with pytest.raises(RuntimeError, match="boom"):
+        main([*args, "--debug"])
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_image(tmp_path / "a.png", np.zeros((4, 4), np.uint8))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o640)
+    write_image(path, np.ones((4, 4), np.uint8), overwrite=True)
+    assert path.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode

@@ -119,9 +119,27 @@ def test_never_overwrites_something_else(tmp_path, stack):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "keep.txt").write_text("precious")
-    with pytest.raises(FileExistsError, match="something else"):
-        deblur_to_zarr(src, other, model=tiny_srn(), **ARGS)
+    for overwrite in (False, True):  # not even when asked: napari-srn did not write it
+        with pytest.raises(FileExistsError, match="napari-srn did not write"):
+            deblur_to_zarr(src, other, model=tiny_srn(), **ARGS, overwrite=overwrite)
     assert (other / "keep.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("dest", "what"), [("src.zarr", "is"), (".", "contains"), ("src.zarr/out.zarr", "is inside")]
+)
+def test_the_destination_can_never_be_the_input(tmp_path, stack, dest, what, capsys):
+    image, src = stack
+    with pytest.raises(ValueError, match=f"{what} the input"):
+        deblur_to_zarr(src, tmp_path / dest, model=tiny_srn(), **ARGS, overwrite=True)
+    opened = zarr.open_array(src, mode="r")
+    with pytest.raises(ValueError, match="would destroy the input"):
+        deblur_to_zarr(opened, tmp_path / dest, model=tiny_srn(), **ARGS, overwrite=True)
+    if dest.endswith(".zarr"):  # the CLI writes OME-Zarr for a .zarr output
+        args = ["deblur", src, str(tmp_path / dest), "--overwrite", "--no-progress"]
+        assert main(args) == 1
+        assert "would destroy the input" in capsys.readouterr().err
+    np.testing.assert_array_equal(zarr.open_array(src, mode="r")[:], image)  # untouched
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,32 @@ def _module_hash(net) -> str:
     return h.hexdigest()
 
 
+def _source_path(source: object) -> Path | None:
+    """The folder a path or local zarr source lives in (None for in-memory or remote data)."""
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).expanduser().resolve()
+    root = getattr(getattr(source, "store", None), "root", None)
+    if root is not None:
+        path = getattr(source, "path", "") or ""
+        return (Path(root) / path).resolve()
+    return None
+
+
+def _check_not_the_input(source: object, dest: Path) -> None:
+    """Refuse a destination that is the input, holds it, or lies inside it: writing (or
+    replacing) it would destroy the data being read."""
+    src = _source_path(source)
+    if src is None:
+        return
+    out = dest.resolve()
+    if out == src or out in src.parents or src in out.parents:
+        what = "is" if out == src else "contains" if out in src.parents else "is inside"
+        raise ValueError(
+            f"the destination {str(dest)!r} {what} the input {str(src)!r}; writing there "
+            "would destroy the input. Choose a destination outside it"
+        )
+
+
 def _fingerprint(source: object, arr: da.Array, settings: dict) -> str:
     if isinstance(source, (str, os.PathLike)):
         ident = str(Path(source).expanduser().resolve())
@@ -100,6 +126,7 @@ def deblur_to_zarr(
     from .io.zarr import open_lazy
 
     dest = Path(dest).expanduser()
+    _check_not_the_input(source, dest)
     if isinstance(source, np.ndarray):
         check_dtype_and_shape(source.dtype, source.shape)
         cax = normalize_channel_axis(source, channel_axis)

@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    d.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub.add_parser("models", help="list the bundled models and what they are")
     from .training.cli import add_train_parser
 
@@ -143,8 +144,14 @@ def _deblur_file(args: argparse.Namespace) -> int:
         )
         print(f"wrote {out}")
         return 0
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"output {str(out)!r} already exists; pass --overwrite to replace it")
+    from .io.files import check_output
+
+    dtype = getattr(image, "dtype", None)
+    if dtype is None:  # a zarr path: its dtype without reading data
+        from .io.zarr import open_lazy
+
+        dtype = open_lazy(image).dtype
+    check_output(out, dtype, overwrite=args.overwrite)  # before the work, not after it
     result = deblur(
         image,
         model=args.model,
@@ -236,8 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")
             return _deblur_sample(args)
         return _deblur_file(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as err:
+    except (ValueError, TypeError, OSError) as err:
+        if getattr(args, "debug", False):
+            raise
         print(f"napari-srn: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # unexpected: still one line, the traceback on request
+        if getattr(args, "debug", False):
+            raise
+        print(
+            f"napari-srn: error: {type(err).__name__}: {err} (run again with --debug to see "
+            "where it happened)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(

@@ -267,11 +267,16 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool):
         same = info and info.get("fingerprint") == fingerprint
         if same and not overwrite:
             return group, info.get("status") == "complete"
-        if not overwrite:
-            what = "a different napari-srn result" if info else "something else"
+        if not info:  # never delete what napari-srn did not write, even when asked to
             raise FileExistsError(
-                f"{str(dest)!r} already holds {what}; pass overwrite=True (--overwrite) to "
-                "replace it, or choose another destination"
+                f"{str(dest)!r} already holds something napari-srn did not write; it is not "
+                "replaced even with overwrite=True (--overwrite). Remove it yourself, or "
+                "choose another destination"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"{str(dest)!r} already holds a different napari-srn result; pass "
+                "overwrite=True (--overwrite) to replace it, or choose another destination"
             )
         if dest.is_dir():
             shutil.rmtree(dest)
