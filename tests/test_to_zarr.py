@@ -300,3 +300,56 @@ def test_output_validates_and_has_a_resumable_pyramid(tmp_path, rng):
     resumed = zarr.open_group(str(deblur_to_zarr(image, tmp_path / "r.zarr", **args)), mode="r")
     for k in "0123":
         np.testing.assert_array_equal(resumed[k][:], group[k][:])
+
+
+def test_one_writer_per_destination_and_a_stale_lock_is_taken_over(tmp_path, stack):
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from napari_srn.io.ome_zarr import DestinationLocked
+
+    _, src = stack
+    dest = tmp_path / "out.zarr"
+    lock = tmp_path / "out.zarr.lock"
+    host = socket.gethostname()
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": host}))  # a live writer
+    with pytest.raises(DestinationLocked, match=f"pid {os.getpid()}"):
+        deblur_to_zarr(src, dest, model=tiny_srn(), **ARGS)
+    assert not dest.exists() and lock.exists()  # nothing touched, the owner's lock kept
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": host}))  # its process is gone
+    deblur_to_zarr(src, dest, model=tiny_srn(), **ARGS)
+    assert zarr.open_group(str(dest)).attrs["napari_srn"]["status"] == "complete"
+    assert not lock.exists()  # released at the end
+
+
+def test_resume_redoes_a_damaged_or_lost_finished_chunk(tmp_path, stack):
+    _, src = stack
+    net = Flaky(tiny_srn().config)
+    net.load_state_dict(tiny_srn().state_dict())
+    whole = deblur_to_zarr(src, tmp_path / "whole.zarr", model=net, **ARGS)
+    per_run, net.calls = net.calls, 0
+    net.fail_after = per_run - 2  # dies near the end: most of dest/0 is written and marked
+    with pytest.raises(RuntimeError, match="injected failure"):
+        deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    chunks = sorted(
+        p for p in (tmp_path / "r.zarr" / "0").rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
+    assert len(chunks) >= 2
+    data = bytearray(chunks[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a bit flip on disk in a chunk marked done
+    chunks[0].write_bytes(bytes(data))
+    chunks[1].unlink()  # and a finished chunk lost (it would read back as zeros)
+    net.fail_after = None
+    deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
+    )

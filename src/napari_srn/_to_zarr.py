@@ -157,42 +157,43 @@ def deblur_to_zarr(
         "source": str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__,
     }
     sink = OmeZarrSink(dest, _fingerprint(source, arr, settings), provenance, overwrite)
-    if sink.complete:
-        return dest
+    with sink:  # holds the destination's lock until the end
+        if sink.complete:
+            return dest
 
-    result = deblur_lazy(plan, task_model(model, plan, device), precision, sink)
-    order = sorted(range(arr.ndim), key=lambda i: NGFF_ORDER.index(names[i]))
-    out_axes = "".join(names[i] for i in order)
-    final = result.transpose(order)  # NGFF axis order, all channels in one chunk
-    final = final.rechunk(
-        tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, final.chunks, strict=True))
-    )
-
-    bar = None
-    if callable(progress):
-        report = lambda p: progress(p.done, p.total)  # noqa: E731
-    elif progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(desc="deblur to zarr", unit="chunk")
-
-        def report(p: Progress) -> None:
-            bar.total = p.total
-            bar.n = p.done
-            bar.refresh()
-    else:
-        report = lambda p: None  # noqa: E731
-    threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
-    try:
-        sink.write(
-            final,
-            out_axes,
-            name=f"{dest.stem} (deblurred by napari-srn)",
-            progress=report,
-            cancel=cancel,
-            batch=batch_size or max(2, 2 * threads),
+        result = deblur_lazy(plan, task_model(model, plan, device), precision, sink)
+        order = sorted(range(arr.ndim), key=lambda i: NGFF_ORDER.index(names[i]))
+        out_axes = "".join(names[i] for i in order)
+        final = result.transpose(order)  # NGFF axis order, all channels in one chunk
+        final = final.rechunk(
+            tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, final.chunks, strict=True))
         )
-    finally:
-        if bar is not None:
-            bar.close()
+
+        bar = None
+        if callable(progress):
+            report = lambda p: progress(p.done, p.total)  # noqa: E731
+        elif progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(desc="deblur to zarr", unit="chunk")
+
+            def report(p: Progress) -> None:
+                bar.total = p.total
+                bar.n = p.done
+                bar.refresh()
+        else:
+            report = lambda p: None  # noqa: E731
+        threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
+        try:
+            sink.write(
+                final,
+                out_axes,
+                name=f"{dest.stem} (deblurred by napari-srn)",
+                progress=report,
+                cancel=cancel,
+                batch=batch_size or max(2, 2 * threads),
+            )
+        finally:
+            if bar is not None:
+                bar.close()
     return dest

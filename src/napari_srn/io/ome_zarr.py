@@ -23,7 +23,11 @@ store. A different existing output is never overwritten without ``overwrite=True
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import shutil
+import socket
+import warnings
 from collections.abc import Callable
 from itertools import product
 from pathlib import Path
@@ -34,7 +38,15 @@ import numpy as np
 
 from ..inference.eager import Progress
 
-__all__ = ["NGFF_ORDER", "STATUS_KEY", "WORK", "Cancelled", "OmeZarrSink", "ngff_axes"]
+__all__ = [
+    "NGFF_ORDER",
+    "STATUS_KEY",
+    "WORK",
+    "Cancelled",
+    "DestinationLocked",
+    "OmeZarrSink",
+    "ngff_axes",
+]
 
 STATUS_KEY = "napari_srn"
 WORK = ".napari-srn-work"
@@ -44,6 +56,73 @@ NGFF_ORDER = "tczyx"
 class Cancelled(Exception):
     """Raised by :func:`napari_srn.deblur_to_zarr` when ``cancel()`` returned True. The store is
     left incomplete and resumable: the same call again continues where it stopped."""
+
+
+class DestinationLocked(FileExistsError):
+    """Another live process is writing the same destination."""
+
+
+def _codecs():
+    """Zstandard, then a CRC32C checksum of every stored chunk: a damaged chunk is an error
+    when read (and redone on resume), never silently wrong data."""
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    return [ZstdCodec(), Crc32cCodec()]
+
+
+class _Lock:
+    """One writer per destination: ``<dest>.lock`` beside the store, created atomically,
+    holding the owner's pid and host. A lock whose process is gone (same host) is taken over;
+    a live one is reported."""
+
+    def __init__(self, dest: Path):
+        self.path = dest.with_name(dest.name + ".lock")
+        self.held = False
+
+    def acquire(self) -> None:
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and not self._stale(owner):
+                    raise DestinationLocked(
+                        f"another napari-srn run (pid {owner['pid']} on {owner['host']}) is "
+                        f"writing {str(self.path.with_suffix(''))!r}; wait for it to finish, "
+                        f"or delete {str(self.path)!r} if that process is gone"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return
+        raise DestinationLocked(f"could not take the lock {str(self.path)!r}; try again")
+
+    def _owner(self) -> dict | None:
+        try:
+            owner = json.loads(self.path.read_text())
+            return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
+        except (OSError, ValueError):
+            return None  # unreadable: half-written by a process that died, or garbage
+
+    @staticmethod
+    def _stale(owner: dict) -> bool:
+        if owner.get("host") != socket.gethostname():
+            return False  # another machine's process: cannot tell, so respect it
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
 
 
 def ngff_axes(axes: str | None, ndim: int, cax: int | None) -> str:
@@ -134,11 +213,31 @@ class OmeZarrSink:
 
     def __init__(self, dest: Path, fingerprint: str, provenance: dict, overwrite: bool = False):
         self.dest = dest
-        self.group, self.complete = _open_dest(dest, fingerprint, overwrite)
+        if not dest.parent.is_dir():
+            raise FileNotFoundError(
+                f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
+            )
+        self._lock = _Lock(dest)
+        self._lock.acquire()  # before anything is created, resumed or replaced
+        try:
+            self.group, self.complete = _open_dest(dest, fingerprint, overwrite)
+        except BaseException:
+            self._lock.release()
+            raise
         if STATUS_KEY not in self.group.attrs:
             info = {"status": "incomplete", "fingerprint": fingerprint, **provenance}
             self.group.attrs[STATUS_KEY] = {**info, "started": _now()}
         self._stages: list[tuple[str, da.Array, Path]] = []
+
+    def close(self) -> None:
+        """Release the destination's lock (the store stays as it is: complete or resumable)."""
+        self._lock.release()
+
+    def __enter__(self) -> OmeZarrSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _array(self, path: Path, x: da.Array, dimension_names: list[str] | None) -> Path:
         import zarr
@@ -150,7 +249,10 @@ class OmeZarrSink:
                 chunks=_regular(x.chunks),
                 dtype=x.dtype,
                 fill_value=0,
+                compressors=_codecs(),
                 dimension_names=dimension_names,
+                # every chunk is stored, zeros too: a chunk file that is missing was lost
+                config={"write_empty_chunks": True},
             )
         return path
 
@@ -193,7 +295,9 @@ class OmeZarrSink:
         self._finish(axes, len(levels), name)
 
     def _finish(self, axes: str, n_levels: int, name: str) -> None:
-        from ome_zarr.writer import write_multiscales_metadata
+        with warnings.catch_warnings():  # ome-zarr deprecates its own Scaler at import
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from ome_zarr.writer import write_multiscales_metadata
 
         spatial = {len(axes) - 2, len(axes) - 1}
         datasets = []
@@ -226,15 +330,20 @@ def write_stage(
 ) -> int:
     """Compute every unmarked block of ``x`` into the array at ``array_path``, ``batch``
     blocks per dask call; returns the updated count of done chunks."""
+    import zarr
+
     marks = dest / WORK / "done" / tag
     marks.mkdir(parents=True, exist_ok=True)
     finished = {p.name for p in marks.iterdir()}
+    stored = zarr.open_array(str(array_path), mode="r") if finished else None
     todo = []
     for idx in product(*(range(len(c)) for c in x.chunks)):
         name = ".".join(map(str, idx))
-        if name in finished:
+        region = _region(x.chunks, idx)
+        if name in finished and _readable(stored, array_path, region):
             done += 1
         else:
+            (marks / name).unlink(missing_ok=True)
             todo.append((idx, name))
     progress(Progress(done, total))
     store = str(array_path)
@@ -243,15 +352,29 @@ def write_stage(
             raise Cancelled(f"cancelled; run the same command again to resume {dest}")
         tasks = []
         for idx, name in todo[i : i + batch]:
-            region = tuple(
-                slice(sum(c[:k]), sum(c[: k + 1])) for c, k in zip(x.chunks, idx, strict=True)
-            )
+            region = _region(x.chunks, idx)
             marker = str(marks / name)
             tasks.append(dask.delayed(_write_block)(x.blocks[idx], store, region, marker))
         dask.compute(*tasks)
         done += len(tasks)
         progress(Progress(done, total))
     return done
+
+
+def _region(chunks: tuple[tuple[int, ...], ...], idx: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(slice(sum(c[:k]), sum(c[: k + 1])) for c, k in zip(chunks, idx, strict=True))
+
+
+def _readable(stored, array_path: Path, region: tuple[slice, ...]) -> bool:
+    """Whether a chunk marked done is stored and reads back intact (its checksum matches)."""
+    index = tuple(s.start // c for s, c in zip(region, stored.chunks, strict=True))
+    if not (Path(array_path) / stored.metadata.encode_chunk_key(index)).is_file():
+        return False  # deleted: zarr would read the fill value back as if it were computed
+    try:
+        stored[region]
+    except Exception:  # checksum mismatch, garbled compression: redo the chunk
+        return False
+    return True
 
 
 def _open_dest(dest: Path, fingerprint: str, overwrite: bool):
