@@ -353,3 +353,66 @@ def test_resume_redoes_a_damaged_or_lost_finished_chunk(tmp_path, stack):
     np.testing.assert_array_equal(
         zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
     )
+
+
+def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp_path, stack):
+    from napari_srn.io import ome_zarr
+
+    _, src = stack
+    dest = tmp_path / "out.zarr"
+    deblur_to_zarr(src, dest, model=tiny_srn(), **ARGS)
+    old = zarr.open_array(str(dest / "0"))[:]
+    net = Flaky(tiny_srn(seed=9).config)
+    net.load_state_dict(tiny_srn(seed=9).state_dict())
+    net.fail_after = 3
+    with pytest.raises(RuntimeError, match="injected failure"):
+        deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)
+    # the old result is still there, whole and complete; the new one waits beside it
+    assert zarr.open_group(str(dest)).attrs["napari_srn"]["status"] == "complete"
+    np.testing.assert_array_equal(zarr.open_array(str(dest / "0"))[:], old)
+    assert (tmp_path / "out.zarr.napari-srn-new").is_dir()
+
+    real_swap = ome_zarr._swap
+
+    def cut_between_renames(new, final):  # the machine dies after the first rename
+        import os
+
+        os.replace(final, ome_zarr._retired(final))
+        raise KeyboardInterrupt
+
+    net.fail_after = None
+    ome_zarr._swap = cut_between_renames
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)
+    finally:
+        ome_zarr._swap = real_swap
+    assert not dest.exists()  # (the moment of the cut)
+    deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)  # recovers, then swaps
+    new = zarr.open_array(str(dest / "0"))[:]
+    expected = deblur_to_zarr(src, tmp_path / "fresh.zarr", model=tiny_srn(seed=9), **ARGS)
+    np.testing.assert_array_equal(new, zarr.open_array(str(expected / "0"))[:])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == ["out.zarr"]
+
+
+def test_a_damaged_work_folder_is_rebuilt(tmp_path, stack):
+    _, src = stack
+    net = Flaky(tiny_srn().config)
+    net.load_state_dict(tiny_srn().state_dict())
+    whole = deblur_to_zarr(src, tmp_path / "whole.zarr", model=net, **ARGS)
+    per_run, net.calls = net.calls, 0
+    net.fail_after = per_run // 2
+    with pytest.raises(RuntimeError, match="injected failure"):
+        deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    work = tmp_path / "r.zarr" / ".napari-srn-work"
+    metas = sorted(work.rglob("zarr.json"))
+    assert metas
+    metas[0].write_text("{garbled")  # a coarse level's metadata
+    for chunk in (p for p in work.rglob("*") if p.is_file() and p.parent.name.isdigit()):
+        chunk.write_bytes(b"\0" * 7)  # and its chunks
+        break
+    net.fail_after = None
+    deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    np.testing.assert_array_equal(
+        zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
+    )

@@ -212,15 +212,21 @@ class OmeZarrSink:
     """
 
     def __init__(self, dest: Path, fingerprint: str, provenance: dict, overwrite: bool = False):
-        self.dest = dest
         if not dest.parent.is_dir():
             raise FileNotFoundError(
                 f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
             )
+        self.final = dest
         self._lock = _Lock(dest)
         self._lock.acquire()  # before anything is created, resumed or replaced
         try:
-            self.group, self.complete = _open_dest(dest, fingerprint, overwrite)
+            _recover_swap(dest)
+            self.dest = _open_dest(dest, fingerprint, overwrite)
+            self.group, self.complete = _open_group(self.dest, fingerprint)
+            if self.complete and self.dest != dest:  # finished, cut off before its swap
+                _swap(self.dest, dest)
+                self.dest = dest
+                self.group = _open_group(dest, fingerprint)[0]
         except BaseException:
             self._lock.release()
             raise
@@ -242,6 +248,8 @@ class OmeZarrSink:
     def _array(self, path: Path, x: da.Array, dimension_names: list[str] | None) -> Path:
         import zarr
 
+        if path.exists() and not _intact(path, x):
+            shutil.rmtree(path)  # damaged (by a crash or by hand): rebuilt, its chunks redone
         if not path.exists():
             zarr.create_array(
                 str(path),
@@ -315,6 +323,9 @@ class OmeZarrSink:
         info["finished"] = _now()
         self.group.attrs[STATUS_KEY] = info
         shutil.rmtree(self.dest / WORK, ignore_errors=True)
+        if self.dest != self.final:  # the new result is complete: only now replace the old one
+            _swap(self.dest, self.final)
+            self.dest = self.final
 
 
 def write_stage(
@@ -361,6 +372,17 @@ def write_stage(
     return done
 
 
+def _intact(path: Path, x: da.Array) -> bool:
+    """Whether the stored array at ``path`` opens and has ``x``'s shape and dtype."""
+    import zarr
+
+    try:
+        stored = zarr.open_array(str(path), mode="r")
+    except Exception:
+        return False
+    return stored.shape == x.shape and stored.dtype == x.dtype
+
+
 def _region(chunks: tuple[tuple[int, ...], ...], idx: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(sum(c[:k]), sum(c[: k + 1])) for c, k in zip(chunks, idx, strict=True))
 
@@ -377,38 +399,87 @@ def _readable(stored, array_path: Path, region: tuple[slice, ...]) -> bool:
     return True
 
 
-def _open_dest(dest: Path, fingerprint: str, overwrite: bool):
-    """Create, resume or refuse the output group; return (group, already_complete)."""
+def _staging(dest: Path) -> Path:
+    """Where a result that will replace ``dest`` is written until it is complete."""
+    return dest.with_name(dest.name + ".napari-srn-new")
+
+
+def _retired(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".napari-srn-old")
+
+
+def _swap(new: Path, dest: Path) -> None:
+    """Replace ``dest`` by the complete store ``new``: two renames, then the old one deleted.
+    Cut off between them, :func:`_recover_swap` finishes or undoes it at the next run."""
+    old = _retired(dest)
+    os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old)
+
+
+def _recover_swap(dest: Path) -> None:
+    old = _retired(dest)
+    if not old.exists():
+        return
+    if dest.exists():  # the swap got through its renames: only the deletion was missed
+        shutil.rmtree(old)
+    else:  # cut off between the renames: the old result goes back (the new one is kept)
+        os.replace(old, dest)
+
+
+def _status(path: Path) -> dict | None:
+    """The ``napari_srn`` attribute of a store napari-srn wrote; None for anything else."""
+    import zarr
+
+    try:
+        info = dict(zarr.open_group(str(path), mode="r").attrs).get(STATUS_KEY)
+    except Exception:  # not a zarr group at all
+        return None
+    return info if isinstance(info, dict) and info.get("status") else None
+
+
+def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
+    """Where to write: ``dest`` itself (new, or this same run resumed), or, to replace another
+    napari-srn result with ``overwrite``, a store beside it swapped in when complete. Refuses
+    to touch anything napari-srn did not write, even with ``overwrite``."""
+    if not dest.exists():
+        return dest
+    info = _status(dest)
+    if info is None:  # never delete what napari-srn did not write, even when asked to
+        raise FileExistsError(
+            f"{str(dest)!r} already holds something napari-srn did not write; it is not "
+            "replaced even with overwrite=True (--overwrite). Remove it yourself, or "
+            "choose another destination"
+        )
+    if info.get("fingerprint") == fingerprint:
+        return dest  # the same run: resumed, or already complete
+    if not overwrite:
+        raise FileExistsError(
+            f"{str(dest)!r} already holds a different napari-srn result; pass "
+            "overwrite=True (--overwrite) to replace it, or choose another destination"
+        )
+    new = _staging(dest)
+    if new.exists():
+        staged = _status(new)
+        if staged is None:
+            raise FileExistsError(
+                f"{str(new)!r} holds something napari-srn did not write; remove it to replace "
+                f"{str(dest)!r}"
+            )
+        if staged.get("fingerprint") != fingerprint:
+            shutil.rmtree(new)  # an earlier, abandoned replacement: napari-srn's own
+    return new
+
+
+def _open_group(dest: Path, fingerprint: str):
+    """Open (resume) or create the output group; return (group, already_complete)."""
     import zarr
 
     if dest.exists():
-        try:
-            group = zarr.open_group(str(dest), mode="r+")
-            info = dict(group.attrs).get(STATUS_KEY, {})
-        except Exception:  # not a zarr group at all
-            info = None
-        same = info and info.get("fingerprint") == fingerprint
-        if same and not overwrite:
+        group = zarr.open_group(str(dest), mode="r+")
+        info = _status(dest) or {}
+        if info.get("fingerprint") == fingerprint:
             return group, info.get("status") == "complete"
-        if not info:  # never delete what napari-srn did not write, even when asked to
-            raise FileExistsError(
-                f"{str(dest)!r} already holds something napari-srn did not write; it is not "
-                "replaced even with overwrite=True (--overwrite). Remove it yourself, or "
-                "choose another destination"
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"{str(dest)!r} already holds a different napari-srn result; pass "
-                "overwrite=True (--overwrite) to replace it, or choose another destination"
-            )
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        else:
-            dest.unlink()
-    if not dest.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
-        )
     try:
         group = zarr.open_group(str(dest), mode="w")
     except OSError as err:
