@@ -416,3 +416,23 @@ def test_a_damaged_work_folder_is_rebuilt(tmp_path, stack):
     np.testing.assert_array_equal(
         zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
     )
+
+
+def test_a_source_rewritten_at_the_same_path_is_not_resumed(tmp_path, stack):
+    image, src = stack
+    net = Flaky(tiny_srn().config)
+    net.load_state_dict(tiny_srn().state_dict())
+    net.fail_after = 3
+    with pytest.raises(RuntimeError, match="injected failure"):
+        deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    z = zarr.open_array(src, mode="r+")
+    z[1] = 255 - image[1]  # another version of the data, same path, shape and dtype
+    net.fail_after = None
+    with pytest.raises(FileExistsError, match="different napari-srn result"):
+        deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
+    for source in (src, zarr.open_array(src, mode="r")):  # a path or an opened zarr array
+        out = deblur_to_zarr(source, tmp_path / "r.zarr", model=net, **ARGS, overwrite=True)
+        np.testing.assert_array_equal(
+            zarr.open_array(str(out / "0"))[:],
+            np.moveaxis(deblur(z[:], model=tiny_srn(), **ARGS), -1, 1),
+        )

@@ -55,10 +55,24 @@ def _check_not_the_input(source: object, dest: Path) -> None:
         )
 
 
+def _files_state(path: Path) -> str:
+    """A digest of what is stored at ``path`` now: every file's name, size and modification
+    time (for a zarr store: its metadata and every chunk). A source rewritten in place, at the
+    same path, gets another digest, so its old partial result is not resumed."""
+    h = hashlib.sha256()
+    entries = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in entries:
+        st = p.stat()
+        h.update(f"{p.relative_to(path) if p != path else p.name}\0{st.st_size}\0".encode())
+        h.update(f"{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _fingerprint(source: object, arr: da.Array, settings: dict) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        ident = str(Path(source).expanduser().resolve())
-    elif hasattr(source, "store_path"):  # a zarr array or group
+    local = _source_path(source)
+    if local is not None and local.exists():
+        ident = [str(local), _files_state(local)]
+    elif hasattr(source, "store_path"):  # a zarr array or group in a remote or memory store
         ident = str(source.store_path)
     elif isinstance(source, np.ndarray):
         ident = hashlib.sha256(np.ascontiguousarray(source).data).hexdigest()

@@ -20,9 +20,18 @@ from .._validate import (
     normalize_channel_axis,
 )
 from ..model.weights import load_model, resolve_device
+from .memory import available_bytes
 from .precision import Precision, resolve_precision
 
-__all__ = ["ModelLike", "Plan", "auto_tile_size", "channel_groups", "layout", "make_plan"]
+__all__ = [
+    "ModelLike",
+    "Plan",
+    "auto_tile_size",
+    "channel_groups",
+    "check_tile_fits",
+    "layout",
+    "make_plan",
+]
 
 ModelLike = str | os.PathLike | torch.nn.Module
 
@@ -61,6 +70,21 @@ def as_model(
     )
 
 
+def _bytes_per_pixel(model: torch.nn.Module, batch: int, policy: Precision) -> float:
+    """Peak memory of one tile per pixel of its padded window (the calibrated model above)."""
+    width = getattr(getattr(model, "config", None), "width", 32)
+    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch
+    return per_px * HALF_PRECISION_MEMORY if policy.activation_bytes == 2 else per_px
+
+
+def _memory_budget(device: torch.device) -> tuple[float, str]:
+    """Bytes a deblur may use on ``device``, and where that figure comes from."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return float(free), f"free on {device}"
+    return float(available_bytes()), "available to this process (RAM and cgroup limit)"
+
+
 def auto_tile_size(
     model: torch.nn.Module,
     device: torch.device,
@@ -70,28 +94,50 @@ def auto_tile_size(
 ) -> int:
     """Largest tile (core side, a multiple of the model's divisor) that fits in free memory.
 
-    Uses half of the available RAM on the CPU (capped at :data:`CPU_TILE_CAP` so progress and
+    Uses half of the memory available to this process on the CPU (RAM, lowered to a cgroup's
+    limit in containers and batch jobs; capped at :data:`CPU_TILE_CAP` so progress and
     cancellation stay responsive) and 80 % of free GPU memory on CUDA, capped at
     :data:`GPU_TILE_CAP`; under half precision (``precision``, as for
     :func:`napari_srn.deblur`) a pixel takes :data:`HALF_PRECISION_MEMORY` of its float32 bytes.
     """
-    import psutil
-
     policy = resolve_precision(precision, device)
     divisor = int(getattr(model, "divisor", 1))
     halo = int(getattr(model, "halo", 0))
-    width = getattr(getattr(model, "config", None), "width", 32)
-    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch
-    if policy.activation_bytes == 2:
-        per_px *= HALF_PRECISION_MEMORY
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget, cap = 0.8 * free, GPU_TILE_CAP
-    else:
-        budget, cap = 0.5 * psutil.virtual_memory().available, CPU_TILE_CAP
+    per_px = _bytes_per_pixel(model, batch, policy)
+    budget, _ = _memory_budget(device)
+    budget, cap = (
+        (0.8 * budget, GPU_TILE_CAP) if device.type == "cuda" else (0.5 * budget, CPU_TILE_CAP)
+    )
     side = int(math.sqrt(budget / per_px)) - 2 * halo
     step = max(divisor, 8)
     return max(step * 4, min(cap, side // step * step))
+
+
+def check_tile_fits(
+    model: torch.nn.Module,
+    device: torch.device,
+    tile: int,
+    frame: tuple[int, int],
+    batch: int,
+    policy: Precision,
+) -> None:
+    """Refuse, before any work, an explicit tile whose window cannot fit in memory (it would
+    fail minutes later with an allocator error, or be killed without a word)."""
+    halo = int(getattr(model, "halo", 0))
+    h, w = (min(tile + 2 * halo, n + 2 * halo) for n in frame)
+    per_px = _bytes_per_pixel(model, batch, policy)
+    need = per_px * h * w
+    budget, where = _memory_budget(device)
+    if need <= budget:
+        return
+    step = max(int(getattr(model, "divisor", 1)), 8)
+    fits = (int(math.sqrt(0.5 * budget / per_px)) - 2 * halo) // step * step
+    hint = f"use tile_size={fits} or less" if fits >= step else "use a smaller model or a GPU"
+    raise ValueError(
+        f"tile_size={tile} needs about {need / 1e9:.1f} GB per tile on {device} but only "
+        f"{budget / 1e9:.1f} GB are {where}; {hint}, or leave tile_size unset to choose it "
+        "automatically"
+    )
 
 
 def channel_groups(
@@ -183,7 +229,9 @@ def make_plan(
     model_channels = getattr(net, "in_channels", None)
     groups = channel_groups(colour.shape[-3], model_channels, cax)
     rng = intensity_range(colour, in_range)
+    batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
     if tile is None:
-        batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
         tile = auto_tile_size(net, dev, batch, precision=policy)
+    else:
+        check_tile_fits(net, dev, tile, tuple(src.shape[-2:]), batch, policy)
     return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)

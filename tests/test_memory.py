@@ -1,0 +1,90 @@
+"""Memory limits: the cgroup (v1 and v2) allowance lowers the automatic tile, and an explicit
+tile that cannot fit is refused before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_srn import auto_tile_size, deblur
+from napari_srn.inference import plan
+from napari_srn.inference.memory import cgroup_available
+
+from .conftest import tiny_srn
+
+GIB = 1 << 30
+
+
+def _v2(tmp_path, limit="max", current=0, parent_limit="max", inactive=0):
+    root = tmp_path / "cgroup"
+    (root / "job" / "step").mkdir(parents=True)
+    (root / "cgroup.controllers").write_text("memory cpu\n")
+    (root / "job" / "memory.max").write_text(f"{parent_limit}\n")
+    (root / "job" / "step" / "memory.max").write_text(f"{limit}\n")
+    (root / "job" / "step" / "memory.current").write_text(f"{current}\n")
+    (root / "job" / "step" / "memory.stat").write_text(f"anon 5\ninactive_file {inactive}\n")
+    proc = tmp_path / "proc_cgroup"
+    proc.write_text("0::/job/step\n")
+    return proc, root
+
+
+def test_cgroup_v2_limit_minus_the_working_set(tmp_path):
+    proc, root = _v2(tmp_path, limit=GIB, current=GIB // 2, inactive=GIB // 4)
+    assert cgroup_available(proc, root) == GIB - GIB // 2 + GIB // 4
+    proc, root = _v2(tmp_path / "b", parent_limit=GIB // 8)  # a parent's limit is tighter
+    assert cgroup_available(proc, root) == GIB // 8
+    proc, root = _v2(tmp_path / "c")  # "max" everywhere: no limit
+    assert cgroup_available(proc, root) is None
+
+
+def test_cgroup_v1_limit_and_its_no_limit_value(tmp_path):
+    root = tmp_path / "cgroup"
+    (root / "memory").mkdir(parents=True)
+    proc = tmp_path / "proc_cgroup"
+    proc.write_text("12:pids:/\n4:memory:/slurm/job_1\n0::/\n")
+    (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert cgroup_available(proc, root) is None
+    (root / "memory" / "memory.limit_in_bytes").write_text(f"{2 * GIB}\n")
+    (root / "memory" / "memory.usage_in_bytes").write_text(f"{GIB}\n")
+    (root / "memory" / "memory.stat").write_text(f"total_inactive_file {GIB // 2}\n")
+    assert cgroup_available(proc, root) == GIB + GIB // 2
+    assert cgroup_available(tmp_path / "missing", root) is None
+
+
+def test_the_automatic_tile_follows_the_memory_a_container_allows(monkeypatch):
+    net = torch.nn.Module()
+    net.config = type("C", (), {"width": 32})()
+    monkeypatch.setattr(plan, "available_bytes", lambda: 24 * GIB)
+    big = auto_tile_size(net, torch.device("cpu"), precision="float32")
+    monkeypatch.setattr(plan, "available_bytes", lambda: GIB)  # a 1 GiB container
+    small = auto_tile_size(net, torch.device("cpu"), precision="float32")
+    assert big == plan.CPU_TILE_CAP
+    assert small == 720  # sqrt(0.5 GiB / (32 B x width 32)) = 724, to a multiple of 8
+
+
+def test_an_explicit_tile_that_cannot_fit_is_refused_before_any_work(monkeypatch):
+    net = tiny_srn()
+    monkeypatch.setattr(plan, "available_bytes", lambda: GIB // 4)
+    image = np.zeros((4000, 4000), np.uint8)  # only its shape is looked at
+    ran = []
+    monkeypatch.setattr(net, "forward", lambda *a, **k: ran.append(1))
+    with pytest.raises(ValueError, match=r"tile_size=4000 needs about .* GB .* use tile_size="):
+        deblur(image, model=net, tile_size=4000)
+    assert not ran
+    message = ""
+    try:
+        deblur(image, model=net, tile_size=4000)
+    except ValueError as err:
+        message = str(err)
+    fits = int(message.split("use tile_size=")[1].split()[0])
+    plan.check_tile_fits(
+        net,
+        torch.device("cpu"),
+        fits,
+        image.shape,
+        1,
+        plan.resolve_precision("float32", torch.device("cpu")),
+    )
+    # a tile larger than the image costs only the image: not refused
+    deblur(np.zeros((16, 16), np.uint8), model=tiny_srn(), tile_size=4000)
