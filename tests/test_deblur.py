@@ -284,3 +284,40 @@ def test_bfloat16_agrees_with_float32_on_photographs_with_the_shipped_model(name
     ref = deblur(photo, channel_axis=-1, device="cpu", precision="float32")
     half = deblur(photo, channel_axis=-1, device="cpu", precision="bfloat16")
     assert psnr(ref, half, 255) >= 50
+
+
+def test_every_non_finite_result_is_an_error_that_names_its_cause(tmp_path, rng):
+    import dask.array as da
+    import zarr
+
+    from napari_srn import deblur_to_zarr
+
+    image = rng.random((64, 64)).astype(np.float32)
+    image[40, 3] = np.nan
+    lazy = da.from_array(image, chunks=32)
+    # a range given: no pass over the data, so the check is made block by block
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        deblur(lazy, model=tiny_srn(1), in_range=(0, 1), tile_size=32).compute()
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        deblur_to_zarr(lazy, tmp_path / "o.zarr", model=tiny_srn(1), in_range=(0, 1), axes="yx")
+    assert zarr.open_group(str(tmp_path / "o.zarr")).attrs["napari_srn"]["status"] != "complete"
+    with pytest.raises(ValueError, match="in_range=.* too narrow"):
+        deblur(image, model=tiny_srn(1), in_range=(0, 1e-40))
+    with pytest.raises(ValueError, match=r"in_range=\(0, 1e-30\) maps the image's values"):
+        deblur(
+            rng.random((32, 32)).astype(np.float32) + 1e9, model=tiny_srn(1), in_range=(0, 1e-30)
+        )
+    broken = tiny_srn(1)
+    with torch.no_grad():
+        next(broken.parameters()).fill_(float("nan"))
+    with pytest.raises(ValueError, match="the model produced NaN"):
+        deblur(rng.random((32, 32)).astype(np.float32), model=broken)
+
+
+def test_float64_beyond_the_float32_range_is_deblurred_not_lost(rng):
+    image = rng.random((48, 48))
+    out = deblur(image * 1e300, model=tiny_srn(1), in_range=(0, 1e300))
+    assert out.dtype == np.float64 and np.isfinite(out).all()
+    np.testing.assert_allclose(out / 1e300, deblur(image, model=tiny_srn(1)), atol=1e-6)
+    auto = deblur(image * 1e300 - 5e299, model=tiny_srn(1))  # the range from the data
+    assert np.isfinite(auto).all() and auto.max() > 1e299

@@ -126,14 +126,47 @@ class IntensityRange:
     high: float
     dtype: np.dtype
 
+    @property
+    def _work(self) -> type:
+        """Arithmetic dtype: float64 for float64 data (its values may exceed float32's range)."""
+        return np.float64 if self.dtype.kind == "f" and self.dtype.itemsize > 4 else np.float32
+
     def to_model(self, a: np.ndarray) -> np.ndarray:
-        """Values to float32 in [0, 1] (a new array; the input is never modified)."""
-        scale = np.float32(1.0 / (self.high - self.low))
-        return (a.astype(np.float32) - np.float32(self.low)) * scale
+        """Values to float32 in [0, 1] (a new array; the input is never modified). Raises
+        ValueError if the result is not finite: NaN or infinity in ``a`` (checked here, block
+        by block, also for dask data whose range was given), or values ``in_range`` maps
+        beyond float32."""
+        work = self._work
+        scale = work(1.0 / (self.high - self.low))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            x = ((a.astype(work) - work(self.low)) * scale).astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ValueError(
+                    "image contains NaN or infinite values; replace them first, "
+                    "e.g. np.nan_to_num(image, nan=0.0, posinf=..., neginf=...)"
+                )
+            raise ValueError(
+                f"in_range=({self.low:g}, {self.high:g}) maps the image's values (up to "
+                f"{float(np.abs(a).max()):g}) beyond what the model can take; give an in_range "
+                "that covers the image's values, or none to use the image's own minimum and "
+                "maximum"
+            )
+        return x
 
     def from_model(self, a: np.ndarray) -> np.ndarray:
-        """Model output (clipped to [0, 1]) back to the image's range and dtype."""
-        out = np.clip(a, 0.0, 1.0) * np.float32(self.high - self.low) + np.float32(self.low)
+        """Model output (clipped to [0, 1]) back to the image's range and dtype. Raises
+        ValueError if the model produced NaN or infinity (from finite input: broken weights),
+        rather than writing a black or NaN image."""
+        if not np.isfinite(a).all():
+            raise ValueError(
+                "the model produced NaN or infinite values from a finite input: its weights "
+                "are broken (a diverged training run?) or it does not fit this precision; use "
+                "another model, or precision='float32'"
+            )
+        work = self._work
+        out = np.clip(a, 0.0, 1.0).astype(work, copy=False) * work(self.high - self.low)
+        out += work(self.low)
         if self.dtype.kind in "ui":
             info = np.iinfo(self.dtype)
             return np.clip(np.rint(out), info.min, info.max).astype(self.dtype)
@@ -162,6 +195,13 @@ def intensity_range(arr, in_range: tuple[float, float] | None = None) -> Intensi
             raise TypeError(f"in_range must be a pair of numbers, got {in_range!r}") from None
         if not (np.isfinite(low) and np.isfinite(high) and high > low):
             raise ValueError(f"in_range must be finite with low < high, got {in_range!r}")
+        limit = float(np.finfo(np.float64 if dtype.itemsize > 4 else np.float32).max)
+        if not 1.0 / limit < high - low < limit:  # its scale factor must be representable
+            raise ValueError(
+                f"in_range={in_range!r} is too narrow or too wide for {dtype} data (its width "
+                f"must lie between {1.0 / limit:g} and {limit:g}); widen it, or give none to "
+                "use the image's own minimum and maximum"
+            )
         if isinstance(arr, np.ndarray) and dtype.kind == "f":
             _check_finite(arr.min(), arr.max())
         return IntensityRange(low, high, dtype)
