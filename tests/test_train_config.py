@@ -189,3 +189,11 @@ def test_importing_the_train_cli_does_not_import_torch():
 def test_example_configs_are_valid(path):
     cfg = config_from_file(path)
     assert cfg.data and cfg.out
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), -float("inf")])
+def test_infinite_or_nan_numbers_are_refused(value):
+    with pytest.raises(ValueError, match="lr: must be > 0"):
+        TrainConfig.from_dict({"data": "photos", "lr": value})
+    with pytest.raises(ValueError, match="gamma:"):
+        TrainConfig.from_dict({"data": "photos", "gamma": value})

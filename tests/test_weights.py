@@ -109,6 +109,7 @@ def _write_bad_files(tmp_path):
     write("nan", poisoned)
     write("ints", {k: v.to(torch.int32) for k, v in net.state_dict().items()})
     write("future", net.state_dict(), version="99")
+    write("cardlist", net.state_dict(), card="[1, 2]")
     return files
 
 
@@ -124,6 +125,7 @@ def _write_bad_files(tmp_path):
         ("huge", ValueError, "does not match its config"),
         ("nan", ValueError, r"NaN or infinite values in \['out.bias'\]"),
         ("ints", ValueError, "non-float tensors"),
+        ("cardlist", ValueError, "unreadable model card.*must be a JSON object"),
     ],
 )
 def test_bad_files_give_errors_naming_the_file(tmp_path, case, exc, match):

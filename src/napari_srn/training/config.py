@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -448,8 +449,8 @@ def _problems(v: dict[str, Any]) -> list[str]:
     def is_int(x: Any) -> bool:
         return isinstance(x, int) and not isinstance(x, bool)
 
-    def is_num(x: Any) -> bool:
-        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    def is_num(x: Any) -> bool:  # a finite number (YAML's .inf and .nan are not)
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
     def need(cond: bool, name: str, text: str) -> None:
         if not cond:
