@@ -389,3 +389,37 @@ def test_ema_is_validated_exported_and_shipped_and_resumes_exactly(tmp_path, pho
 def test_ema_decay_must_be_between_0_and_1(tmp_path, photos):
     with pytest.raises(ValueError, match="ema_decay: must be between 0 and 1"):
         tiny(tmp_path, photos, ema_decay=1.0)
+
+
+def test_a_damaged_checkpoint_is_refused_before_the_logs_are_touched(tmp_path, photos):
+    run = train(tiny(tmp_path, photos, steps=4, val_every=2)).run_dir
+    logs = {n: (run / n).read_text() for n in ("train.csv", "val.csv")}
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    for broken, match in (
+        ({**state, "step": -3}, "invalid step -3"),
+        ({k: v for k, v in state.items() if k != "optimizer"}, r"lacks \['optimizer'\]"),
+    ):
+        torch.save(broken, run / "checkpoint.pt")
+        with pytest.raises(ValueError, match=match):
+            train(tiny(tmp_path, photos, steps=6, val_every=2, resume=True))
+        assert {n: (run / n).read_text() for n in logs} == logs
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_can_simply_be_rerun(tmp_path, photos):
+    data = tmp_path / "data"
+    shutil.copytree(photos, data)
+    (data / "zz_broken.png").write_bytes((data / "cat.png").read_bytes()[:300])  # truncated
+    cfg = tiny(tmp_path, data, steps=4, val_fraction=0.0, val_every=0)
+    with pytest.raises(Exception, match="zz_broken.png"):
+        train(cfg)
+    assert not [p for p in (tmp_path / "run").iterdir()] if (tmp_path / "run").exists() else True
+    (data / "zz_broken.png").unlink()
+    assert train(cfg).step == 4  # the same command, once the image is mended
+
+
+def test_the_run_directory_cannot_lie_inside_the_data(tmp_path, photos):
+    data = tmp_path / "data"
+    shutil.copytree(photos, data)
+    with pytest.raises(ValueError, match="lies inside data"):
+        train(tiny(tmp_path, data, out=str(data / "run")))
+    assert not (data / "run").exists()

@@ -248,6 +248,31 @@ def _prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
     return [out / name for name in existing]
 
 
+def _discard_unstarted(out: Path) -> None:
+    """Remove the files of a new run that failed before its first checkpoint (its config, logs
+    and curve: nothing that can be resumed), so that the same command can simply be rerun."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    log.warning("the run failed before its first checkpoint; its files in %s were removed", out)
+
+
+def _check_data_outside_run(cfg: TrainConfig, out: Path) -> None:
+    """Refuse a run directory inside the training or validation data: its curve and weights
+    would be read as training images on the next start."""
+    run = out.resolve()
+    for name in ("data", "val_data"):
+        value = getattr(cfg, name)
+        if value and (
+            run == Path(value).expanduser().resolve()
+            or Path(value).expanduser().resolve() in run.parents
+        ):
+            raise ValueError(
+                f"out {str(out)!r} lies inside {name} {value!r}: the run's own files "
+                f"(progress.png, ...) would be read as training images. Choose an out outside "
+                f"{value!r}"
+            )
+
+
 def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, step: int) -> None:
     """Refuse a resume whose config would compute something else; ``steps`` alone may change
     (longer, or shorter but past the checkpoint's ``step``): the schedule then follows it.
@@ -333,7 +358,21 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         raise ValueError(f"cannot read the checkpoint {str(path)!r}: {err}") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{str(path)!r} is not a napari-srn training checkpoint")
+    missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"the checkpoint {str(path)!r} is incomplete: it lacks {missing}")
+    step, elapsed = state["step"], state["elapsed_s"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"the checkpoint {str(path)!r} has an invalid step {step!r}")
+    if not isinstance(elapsed, (int, float)) or not 0 <= elapsed < math.inf:
+        raise ValueError(f"the checkpoint {str(path)!r} has an invalid elapsed_s {elapsed!r}")
+    if not isinstance(state["config"], dict):
+        raise ValueError(f"the checkpoint {str(path)!r} has no config")
     return state
+
+
+#: What every checkpoint holds (checked before anything of the run is touched).
+_CHECKPOINT_KEYS = ("step", "elapsed_s", "model", "optimizer", "scheduler", "rng", "config")
 
 
 # ------------------------------------------------------------------------------ logs
@@ -483,6 +522,7 @@ def train(
     cfg, arch, init_state = _resolve(config)
     device = resolve_device(cfg.device)
     out = Path(cfg.out).expanduser()
+    _check_data_outside_run(cfg, out)
     stale = _prepare_run_dir(cfg, out)
     state = _load_checkpoint(out / CHECKPOINT) if cfg.resume else None
     if state is not None:
@@ -748,6 +788,12 @@ def train(
                 step,
                 out / CHECKPOINT,
             )
+        elif state is None and not (out / CHECKPOINT).exists():
+            _discard_unstarted(out)
+        raise
+    except Exception:
+        if state is None and not (out / CHECKPOINT).exists():
+            _discard_unstarted(out)  # nothing to resume: a rerun must not be blocked by it
         raise
     finally:
         interrupt.restore()
