@@ -321,3 +321,11 @@ def test_float64_beyond_the_float32_range_is_deblurred_not_lost(rng):
     np.testing.assert_allclose(out / 1e300, deblur(image, model=tiny_srn(1)), atol=1e-6)
     auto = deblur(image * 1e300 - 5e299, model=tiny_srn(1))  # the range from the data
     assert np.isfinite(auto).all() and auto.max() > 1e299
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_ndarray_subclasses_are_taken_as_their_data(rng):
+    image = rng.integers(0, 256, (20, 20), dtype=np.uint8)
+    out = deblur(np.matrix(image), model=tiny_srn(1))
+    assert type(out) is np.ndarray
+    np.testing.assert_array_equal(out, deblur(image, model=tiny_srn(1)))

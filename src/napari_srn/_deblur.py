@@ -42,7 +42,9 @@ def _deblur_lazy(arr, model, channel_axis, tile_size, overlap, device, in_range,
     from .inference.lazy import deblur_lazy, task_model
 
     check_dtype_and_shape(arr.dtype, arr.shape)
-    plan = make_plan(arr, model, channel_axis, tile_size, overlap, device, in_range, precision)
+    plan = make_plan(
+        arr, model, channel_axis, tile_size, overlap, device, in_range, precision, lazy=True
+    )
     return deblur_lazy(plan, task_model(model, plan, device), precision)
 
 

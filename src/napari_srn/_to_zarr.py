@@ -153,7 +153,7 @@ def deblur_to_zarr(
         check_dtype_and_shape(arr.dtype, arr.shape)
         cax = normalize_channel_axis(arr, channel_axis)
     names = ngff_axes(axes, arr.ndim, cax)
-    plan = make_plan(arr, model, cax, tile_size, overlap, device, in_range, precision)
+    plan = make_plan(arr, model, cax, tile_size, overlap, device, in_range, precision, lazy=True)
     net = plan.net
     settings = {
         "model_sha256": getattr(net, "sha256", None) or _module_hash(net),

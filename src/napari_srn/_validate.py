@@ -43,8 +43,10 @@ def check_dtype_and_shape(dtype: np.dtype, shape: tuple[int, ...]) -> None:
 
 def check_image(image: object) -> np.ndarray:
     """Return ``image`` as a numpy array (no copy for an ndarray) or raise a clear error."""
-    if isinstance(image, np.ndarray):
+    if type(image) is np.ndarray:
         arr = image
+    elif isinstance(image, np.ndarray):  # np.matrix, masked arrays: their plain data (a view)
+        arr = image.view(np.ndarray)
     else:
         if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
             raise TypeError(

@@ -43,6 +43,7 @@ __all__ = [
     "ModelRef",
     "Sink",
     "deblur_lazy",
+    "fitting_tile",
     "lazy_predict",
     "level_chunks",
     "level_graph",
@@ -210,6 +211,37 @@ def _check_chunks(chunks: tuple[tuple[int, ...], ...], need: int, what: str) -> 
                 f"tiles of {min(axis)} pixels are smaller than the {need} pixels of context that "
                 f"{what} needs from each neighbour; use a larger tile_size or a smaller overlap"
             )
+
+
+def _tile_fits(size: tuple[int, int], tile: int, halo: int, scales: int, lstm: bool) -> bool:
+    """Whether every level's tile cores are large enough for the context their neighbours read
+    from them (the checks :func:`level_graph` makes, without building a graph)."""
+    for s in range(scales):
+        for n in size:
+            cores = level_chunks(n >> s, tile, halo)
+            if len(cores) < 2:
+                continue
+            if min(cores) < halo:
+                return False
+            if s + 1 == scales:
+                continue  # the coarsest level reads no coarser prediction
+            if min(c // 2 for c in cores) < halo // 2 + 1:
+                return False
+            if lstm and min(c // 8 for c in cores) < halo // 8 + 1:
+                return False
+    return True
+
+
+def fitting_tile(net: torch.nn.Module, size: tuple[int, int], tile: int, halo: int) -> int:
+    """``tile``, or the smallest larger multiple of the divisor whose cores are large enough for
+    the context their neighbours read (the lazy graph's rule, applied to both paths)."""
+    if not isinstance(net, SRN):
+        return tile
+    scales, lstm = net.config.scales, net.lstm is not None
+    fits = tile
+    while not _tile_fits(size, fits, halo, scales, lstm):
+        fits += net.divisor
+    return fits
 
 
 def _model_node(model: ModelRef | torch.nn.Module, device: torch.device | None):
@@ -387,6 +419,19 @@ def _lazy_generic(
     )
 
 
+def _reflect_pad(x: da.Array, pad: list[tuple[int, int]]) -> da.Array:
+    """``np.pad(x, pad, mode="reflect")``, lazily. ``da.pad`` is right only when each pad is
+    shorter than its axis; a smaller frame (a few pixels) is padded whole, as numpy does."""
+    if all(after < n for (_, after), n in zip(pad, x.shape, strict=True)):
+        return da.pad(x, pad, mode="reflect")
+    whole = x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
+    chunks = (
+        *whole.chunks[:-2],
+        *((n + a,) for n, (_, a) in zip(x.shape[-2:], pad[-2:], strict=True)),
+    )
+    return whole.map_blocks(np.pad, pad_width=pad, mode="reflect", chunks=chunks, dtype=x.dtype)
+
+
 def deblur_lazy(
     plan: Plan,
     model: ModelRef | torch.nn.Module,
@@ -407,7 +452,7 @@ def deblur_lazy(
         if p.replicate:
             x = da.concatenate([x] * 3, axis=-3)
         if any(pad[-1]) or any(pad[-2]):
-            x = da.pad(x, pad, mode="reflect")
+            x = _reflect_pad(x, pad)
         y = lazy_predict(
             x,
             model,

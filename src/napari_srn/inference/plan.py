@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,8 +216,14 @@ def make_plan(
     device: str | torch.device | None,
     in_range: tuple[float, float] | None,
     precision: str = "auto",
+    *,
+    lazy: bool = False,
 ) -> Plan:
-    """Validate the arguments against ``arr`` (numpy or dask) and decide everything."""
+    """Validate the arguments against ``arr`` (numpy or dask) and decide everything.
+
+    ``lazy``: the plan is for the dask graph, whose tile cores must be large enough for the
+    context their neighbours read; a smaller tile (which the in-memory path takes) is raised
+    to the smallest that works, with a warning."""
     cax = normalize_channel_axis(arr, channel_axis)
     net, dev = as_model(model, device)
     policy = resolve_precision(precision, dev)
@@ -229,9 +236,24 @@ def make_plan(
     model_channels = getattr(net, "in_channels", None)
     groups = channel_groups(colour.shape[-3], model_channels, cax)
     rng = intensity_range(colour, in_range)
+    from .lazy import fitting_tile
+
     batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
+    frame = tuple(n + (-n % divisor) for n in src.shape[-2:])
     if tile is None:
         tile = auto_tile_size(net, dev, batch, precision=policy)
+        if lazy:
+            tile = fitting_tile(net, frame, tile, halo)
     else:
+        if lazy and (fits := fitting_tile(net, frame, tile, halo)) != tile:
+            warnings.warn(
+                f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
+                f"zarr input (each tile must hold the context its neighbours read); using "
+                f"tile_size={fits}. Pass tile_size={fits} or more (or a smaller overlap) to "
+                "silence this",
+                UserWarning,
+                stacklevel=4,
+            )
+            tile = fits
         check_tile_fits(net, dev, tile, tuple(src.shape[-2:]), batch, policy)
     return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)
