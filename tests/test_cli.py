@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_srn import save_model
+from napari_srn import deblur, save_model
 from napari_srn.cli import main
-from napari_srn.io import read_image, write_image
+from napari_srn.io import open_image, read_image, write_image
 from napari_srn.model.weights import ModelCard
 
 from .conftest import identity_srn
@@ -50,6 +51,8 @@ def test_sample_writes_three_pngs_and_reports_psnr(tmp_path, capsys):
         ("rgb.jpg", np.full((20, 30, 3), 128, np.uint8), -1),
         ("stack.tif", np.random.default_rng(0).random((3, 20, 30)).astype(np.float32), None),
         ("rgb.tif", np.arange(20 * 30 * 3, dtype=np.uint16).reshape(20, 30, 3), 2),
+        ("rgb16.png", np.arange(20 * 30 * 3, dtype=np.uint16).reshape(20, 30, 3) * 70, -1),
+        ("rgba16.png", np.arange(20 * 30 * 4, dtype=np.uint16).reshape(20, 30, 4) * 50, -1),
     ],
 )
 def test_files_round_trip_through_the_cli(tmp_path, identity_file, name, image, axis):
@@ -75,6 +78,60 @@ def test_files_round_trip_through_the_cli(tmp_path, identity_file, name, image, 
     assert out.shape == read.shape and out.dtype == read.dtype
     if not name.endswith(".jpg"):
         np.testing.assert_allclose(out, read, atol=1e-6)
+
+
+def test_grey_alpha_png_keeps_its_alpha_and_deblurs_only_the_grey(tmp_path, identity_file):
+    import imagecodecs
+
+    rng = np.random.default_rng(2)
+    grey = rng.integers(0, 256, (40, 48), dtype=np.uint8)
+    alpha = np.where(rng.random((40, 48)) > 0.5, 255, 0).astype(np.uint8)
+    src, dst = tmp_path / "la.png", tmp_path / "out.png"
+    src.write_bytes(imagecodecs.png_encode(np.stack([grey, alpha], -1)))
+    info = open_image(src)
+    assert info.data.shape == (40, 48, 2) and info.channel_axis == 2 and info.alpha
+    assert main(["deblur", str(src), str(dst), "--no-progress"]) == 0  # the default colour model
+    out = imagecodecs.png_decode(dst.read_bytes())
+    assert out.shape == (40, 48, 2)
+    np.testing.assert_array_equal(out[..., 1], alpha)  # transparency untouched
+    expected = deblur(grey, model="default")
+    np.testing.assert_array_equal(out[..., 0], expected)
+
+
+def test_tiff_layout_and_axes_come_back_as_they_were(tmp_path, identity_file):
+    rng = np.random.default_rng(3)
+    planar = rng.integers(0, 256, (3, 20, 24), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "planar.tif", planar, photometric="rgb", planarconfig="separate")
+    stack = rng.integers(0, 4000, (2, 20, 24), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "tyx.tif", stack, metadata={"axes": "TYX"})
+    for name, data, axes in (("planar.tif", planar, "SYX"), ("tyx.tif", stack, "TYX")):
+        dst = tmp_path / f"out_{name}"
+        args = ["deblur", str(tmp_path / name), str(dst), "--model", str(identity_file)]
+        assert main([*args, "--no-progress"]) == 0
+        with tifffile.TiffFile(dst) as tif:
+            assert tif.series[0].axes == axes
+            np.testing.assert_array_equal(tif.series[0].asarray(), data)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("text.png", b"just some text", r"cannot read '.*text.png' as a PNG image"),
+        ("text.tif", b"just some text", r"cannot read '.*text.tif' as a TIFF image"),
+        ("text.jpg", b"just some text", r"cannot read '.*text.jpg' as an image"),
+    ],
+)
+def test_unreadable_files_are_named(tmp_path, capsys, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    assert main(["deblur", str(tmp_path / name), str(tmp_path / "o.tif"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err and "imageio" not in err
+
+
+def test_png_and_jpg_refuse_stacks_before_the_work(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 20, 24), np.uint8))
+    assert main(["deblur", str(tmp_path / "stack.tif"), str(tmp_path / "o.png")]) == 1
+    assert "one 2D grey or colour image" in capsys.readouterr().err
 
 
 def test_tiff_microscopy_channels_stay_separate(tmp_path, identity_file):

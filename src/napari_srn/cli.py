@@ -113,19 +113,35 @@ def _is_zarr(path: str) -> bool:
     )
 
 
+def _ngff_letters(axes: str | None, ndim: int, cax: int | None) -> str | None:
+    """A TIFF's axes (tifffile's letters) as NGFF axis names, when they make valid ones."""
+    from .io.ome_zarr import ngff_axes
+
+    if not axes:
+        return None
+    try:
+        return ngff_axes(axes.lower().replace("s", "c"), ndim, cax)
+    except ValueError:
+        return None  # e.g. tifffile's Q (unknown): the usual guess is made instead
+
+
 def _deblur_file(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ._deblur import deblur
-    from .io import read_image, write_image
+    from .io import open_image, write_image
 
     if not args.input or not args.output:
         raise ValueError("give INPUT and OUTPUT files, or --sample OUTPUT_DIR")
     out = Path(args.output)
+    alpha, file_axes = False, None
     if _is_zarr(args.input):
         image, axis = args.input, None  # a path: read lazily
     else:
-        image, axis = read_image(args.input)
+        info = open_image(args.input)
+        image, axis, alpha, file_axes = info.data, info.channel_axis, info.alpha, info.axes
     if args.channel_axis != "auto":
-        axis = args.channel_axis
+        axis, alpha = args.channel_axis, False
     if out.suffix.lower() == ".zarr":
         from ._to_zarr import deblur_to_zarr
 
@@ -138,7 +154,7 @@ def _deblur_file(args: argparse.Namespace) -> int:
             overlap=args.overlap,
             device=args.device,
             precision=args.precision,
-            axes=args.axes,
+            axes=args.axes or _ngff_letters(file_axes, np.ndim(image), axis),
             overwrite=args.overwrite,
             progress=not args.no_progress,
         )
@@ -147,15 +163,20 @@ def _deblur_file(args: argparse.Namespace) -> int:
     from .io.files import check_output
 
     dtype = getattr(image, "dtype", None)
+    shape = getattr(image, "shape", None)
     if dtype is None:  # a zarr path: its dtype without reading data
         from .io.zarr import open_lazy
 
-        dtype = open_lazy(image).dtype
-    check_output(out, dtype, overwrite=args.overwrite)  # before the work, not after it
+        lazy = open_lazy(image)
+        dtype, shape = lazy.dtype, lazy.shape
+    # before the work, not after it
+    check_output(out, dtype, overwrite=args.overwrite, shape=shape, channel_axis=axis)
+    grey_alpha = alpha and axis is not None and image.shape[axis] == 2
+    source = np.take(image, 0, axis=axis) if grey_alpha else image
     result = deblur(
-        image,
+        source,
         model=args.model,
-        channel_axis=axis,
+        channel_axis=None if grey_alpha else axis,
         tile_size=args.tile_size,
         overlap=args.overlap,
         device=args.device,
@@ -170,7 +191,11 @@ def _deblur_file(args: argparse.Namespace) -> int:
         else:
             with ProgressBar(out=sys.stderr):
                 result = result.compute()
-    write_image(out, result, channel_axis=axis, overwrite=args.overwrite)
+    if grey_alpha:  # the transparency comes back as it was
+        result = np.stack([result, np.take(image, 1, axis=axis)], axis=axis)
+    write_image(
+        out, result, channel_axis=axis, overwrite=args.overwrite, axes=file_axes, alpha=alpha
+    )
     print(f"wrote {out}")
     return 0
 

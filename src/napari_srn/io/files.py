@@ -1,56 +1,116 @@
-"""Read and write image files: TIFF through tifffile, PNG/JPEG and others through imageio.
+"""Read and write image files: TIFF through tifffile, PNG through imagecodecs (libpng: 8 and 16
+bit, grey, grey+alpha, RGB, RGBA), JPEG and others through imageio.
 
 Writes go to a temporary file beside the destination and are renamed into place once complete,
 so an interrupted run never leaves a half-written file under the final name, and an existing
-file is replaced only when asked to.
+file is replaced only when asked to. What a file says about its axes is kept: a TIFF's axes
+(``TYX``, ``ZCYX``, ...) and its planar (``SYX``) or interleaved (``YXS``) colour layout, a
+PNG's alpha channel.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["check_output", "read_image", "write_image"]
+__all__ = ["ImageFile", "check_output", "open_image", "read_image", "write_image"]
 
 TIFF = {".tif", ".tiff"}
 EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp", ".gif"}
 SUPPORTED = TIFF | EIGHT_BIT_ONLY | {".png"}
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
-    """Read an image file; return ``(array, channel_axis)``.
+@dataclass(frozen=True)
+class ImageFile:
+    """An image read from a file, with what the file says about it.
 
-    ``channel_axis`` is the axis of colour samples (RGB/RGBA) or None. In a TIFF, tifffile's
-    axes say which axis holds colour samples (``S``); microscopy channels (``C``) are kept as
-    a leading axis and deblurred as separate gray images. In other formats a last axis of 3
-    or 4 entries is colour.
+    Attributes
+    ----------
+    data : ndarray
+    channel_axis : int or None
+        The axis of colour samples (grey+alpha, RGB, RGBA), or None.
+    alpha : bool
+        The last sample on ``channel_axis`` is transparency (to be kept, not deblurred).
+    axes : str or None
+        The file's axis names (tifffile's letters: ``T``, ``Z``, ``C``, ``Y``, ``X``, ``S``
+        for colour samples), when it records them.
+    """
+
+    data: np.ndarray
+    channel_axis: int | None
+    alpha: bool = False
+    axes: str | None = None
+
+
+def open_image(path: str | os.PathLike) -> ImageFile:
+    """Read an image file with its axes; see :class:`ImageFile`.
+
+    In a TIFF, tifffile's axes say which axis holds colour samples (``S``); microscopy channels
+    (``C``) are kept as an axis of their own and deblurred as separate grey images. In a PNG
+    the samples are the last axis (2: grey+alpha, 3: RGB, 4: RGBA); in other formats a last axis
+    of 3 or 4 entries is colour.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"input file {str(p)!r} does not exist")
-    if p.suffix.lower() in TIFF:
+    suffix = p.suffix.lower()
+    if suffix in TIFF:
         import tifffile
 
-        with tifffile.TiffFile(p) as tif:
-            series = tif.series[0]
-            axes = series.axes
-            arr = series.asarray()
-        return arr, (axes.index("S") if "S" in axes else None)
+        try:
+            with tifffile.TiffFile(p) as tif:
+                series = tif.series[0]
+                axes = series.axes
+                arr = series.asarray()
+                extra = tuple(getattr(series.keyframe, "extrasamples", ()) or ())
+        except Exception as err:  # tifffile raises many types for a damaged file
+            raise ValueError(f"cannot read {str(p)!r} as a TIFF image: {err}") from err
+        cax = axes.index("S") if "S" in axes else None
+        alpha = cax is not None and bool(extra) and int(extra[-1]) in (1, 2)
+        return ImageFile(arr, cax, alpha, axes)
+    if suffix == ".png":
+        import imagecodecs
+
+        try:
+            arr = imagecodecs.png_decode(p.read_bytes())
+        except Exception as err:
+            raise ValueError(f"cannot read {str(p)!r} as a PNG image: {err}") from err
+        cax = arr.ndim - 1 if arr.ndim == 3 else None
+        return ImageFile(arr, cax, cax is not None and arr.shape[-1] in (2, 4))
     import imageio.v3 as iio
 
     try:
-        arr = iio.imread(p)
+        arr = iio.imread(p, plugin="pillow")  # JPEG, BMP, GIF: Pillow, never a guessed plugin
     except Exception as err:  # imageio raises many types for unreadable files
-        raise ValueError(f"cannot read {str(p)!r} as an image: {err}") from err
-    return arr, (arr.ndim - 1 if arr.ndim == 3 and arr.shape[-1] in (3, 4) else None)
+        raise ValueError(
+            f"cannot read {str(p)!r} as an image (damaged, or not a {p.suffix} file?): {err}"
+        ) from err
+    colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
+    return ImageFile(arr, arr.ndim - 1 if colour else None, colour and arr.shape[-1] == 4)
 
 
-def check_output(path: str | os.PathLike, dtype, *, overwrite: bool = False) -> Path:
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
+    """Read an image file; return ``(array, channel_axis)`` (see :func:`open_image`, which
+    also says whether the file has an alpha channel and how it names its axes)."""
+    image = open_image(path)
+    return image.data, image.channel_axis
+
+
+def check_output(
+    path: str | os.PathLike,
+    dtype,
+    *,
+    overwrite: bool = False,
+    shape: tuple[int, ...] | None = None,
+    channel_axis: int | None = None,
+) -> Path:
     """Everything that can be checked about an output file before any work: its format is
-    known and can hold ``dtype``, its folder exists, and it is new (or ``overwrite``)."""
+    known and can hold ``dtype`` (and, given, ``shape`` with its ``channel_axis``), its folder
+    exists, and it is new (or ``overwrite``)."""
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"output {str(p)!r} is a folder; give a file name inside it")
@@ -82,6 +142,14 @@ def check_output(path: str | os.PathLike, dtype, *, overwrite: bool = False) -> 
         raise ValueError(
             f".png files hold 8- or 16-bit images only, got {dtype}; write .tif instead"
         )
+    if shape is not None and suffix not in TIFF:
+        samples = None if channel_axis is None else shape[channel_axis]
+        if len(shape) - (samples is not None) != 2 or samples not in (None, 2, 3, 4):
+            raise ValueError(
+                f"{suffix} files hold one 2D grey or colour image, not shape {tuple(shape)}"
+                f"{'' if channel_axis is None else f' with channel_axis={channel_axis}'}; "
+                "write .tif (stacks, any channels) or .zarr instead"
+            )
     return p
 
 
@@ -101,27 +169,64 @@ def write_image(
     *,
     channel_axis: int | None = None,
     overwrite: bool = False,
+    axes: str | None = None,
+    alpha: bool = False,
 ) -> Path:
-    """Write ``image`` to ``path`` (format from the suffix), atomically."""
-    p = check_output(path, image.dtype, overwrite=overwrite)
+    """Write ``image`` to ``path`` (format from the suffix), atomically.
+
+    ``channel_axis`` holds colour samples (with ``alpha``, the last is transparency). A TIFF
+    keeps the layout it is given (samples first: planar, last: interleaved) and records
+    ``axes`` (tifffile's letters, e.g. ``"TYX"``) when given; other formats store samples last.
+    """
+    p = check_output(
+        path, image.dtype, overwrite=overwrite, shape=image.shape, channel_axis=channel_axis
+    )
     suffix = p.suffix.lower()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".partial{p.suffix}", dir=p.parent)
     os.close(fd)
     try:
+        cax = None if channel_axis is None else channel_axis % image.ndim
         if suffix in TIFF:
-            import tifffile
+            _write_tiff(tmp, image, cax, axes, alpha)
+        elif suffix == ".png":
+            import imagecodecs
 
-            rgb = channel_axis is not None and image.shape[channel_axis] in (3, 4)
-            if rgb and channel_axis % image.ndim != image.ndim - 1:
-                image = np.moveaxis(image, channel_axis, -1)
-            tifffile.imwrite(tmp, image, photometric="rgb" if rgb else "minisblack")
+            data = image if cax in (None, image.ndim - 1) else np.moveaxis(image, cax, -1)
+            Path(tmp).write_bytes(imagecodecs.png_encode(np.ascontiguousarray(data)))
         else:
             import imageio.v3 as iio
 
-            iio.imwrite(tmp, image, extension=p.suffix)
+            data = image if cax in (None, image.ndim - 1) else np.moveaxis(image, cax, -1)
+            iio.imwrite(tmp, data, extension=p.suffix)
         os.chmod(tmp, _file_mode(p))  # mkstemp makes 0600 files
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def _write_tiff(
+    tmp: str, image: np.ndarray, cax: int | None, axes: str | None, alpha: bool
+) -> None:
+    import tifffile
+
+    samples = None if cax is None else image.shape[cax]
+    rgb = samples is not None and samples - alpha == 3
+    colour = rgb or (alpha and samples == 2)
+    kwargs: dict = {"photometric": "rgb" if rgb else "minisblack"}
+    if colour:
+        assert cax is not None
+        if cax not in (image.ndim - 3, image.ndim - 1):  # TIFF stores samples before YX or last
+            image = np.moveaxis(image, cax, -1)
+            if axes is not None and len(axes) == image.ndim:
+                axes = axes[:cax] + axes[cax + 1 :] + axes[cax]
+            cax = image.ndim - 1
+        kwargs["planarconfig"] = "separate" if cax == image.ndim - 3 else "contig"
+        if alpha:
+            kwargs["extrasamples"] = ["unassalpha"]
+    elif axes is not None:
+        axes = axes.upper().replace("S", "C")  # channels that are not colour samples
+    if axes is not None and len(axes) == image.ndim:
+        kwargs["metadata"] = {"axes": axes.upper()}
+    tifffile.imwrite(tmp, image, **kwargs)
