@@ -7,13 +7,16 @@
 #     [test,napari] extras in editable mode;
 #   - runs pytest under a virtual display (xvfb-run) when one is available.
 # pytest's exit status is the script's. Environment: PYTHON (default python3) creates .venv;
-# NAPARI_SRN_TORCH (default torch==2.13.0) is the torch requirement installed first.
+# NAPARI_SRN_TORCH (default torch==2.13.0) is the torch requirement installed first, from
+# NAPARI_SRN_TORCH_INDEX when set (e.g. https://download.pytorch.org/whl/cpu: PyPI's Linux torch
+# wheels are CUDA builds of several GB).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${NAPARI_SRN_TORCH:-torch==2.13.0}"
+TORCH_INDEX="${NAPARI_SRN_TORCH_INDEX:-}"
 
 can_apt() { command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; }
 
@@ -54,7 +57,7 @@ fi
 
 # torch first, pinned: the package accepts torch>=2.2,<2.15, and resolving that on Linux would
 # otherwise fetch a multi-GB CUDA build
-pip_install "$TORCH_SPEC"
+pip_install "$TORCH_SPEC" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
 pip_install -e ".[test,napari]"
 
 if command -v xvfb-run >/dev/null 2>&1; then
