@@ -436,3 +436,54 @@ def test_a_source_rewritten_at_the_same_path_is_not_resumed(tmp_path, stack):
             zarr.open_array(str(out / "0"))[:],
             np.moveaxis(deblur(z[:], model=tiny_srn(), **ARGS), -1, 1),
         )
+
+
+_SLOW_WRITER = """
+import sys, time
+from napari_srn import deblur_to_zarr
+src, dest, weights = sys.argv[1:4]
+def slow(done, total):
+    time.sleep(0.3)  # a long job: holds the destination for seconds
+deblur_to_zarr(src, dest, model=weights, channel_axis=-1, tile_size=48, overlap=16,
+               progress=slow, batch_size=1)
+"""
+
+
+def test_a_second_writer_is_refused_and_a_killed_writers_lock_is_taken_over(tmp_path, stack):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from napari_srn.io.ome_zarr import DestinationLocked
+
+    _, src = stack
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny_srn(), weights, ModelCard(name="tiny", description="test"))
+    dest = tmp_path / "out.zarr"
+    lock = tmp_path / "out.zarr.lock"
+    first = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, src, str(dest), str(weights)])
+    try:
+        for _ in range(600):  # until it holds the lock and has written a chunk or two
+            if lock.exists() and list((dest / ".napari-srn-work" / "done").rglob("*")):
+                break
+            time.sleep(0.05)
+        assert lock.exists(), "the first writer never took the lock"
+        with pytest.raises(DestinationLocked, match=f"pid {first.pid}"):
+            deblur_to_zarr(src, dest, model=str(weights), **ARGS)
+        os.kill(first.pid, signal.SIGKILL)  # dies holding the lock, mid-run
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert lock.exists()
+    deblur_to_zarr(src, dest, model=str(weights), **ARGS)  # a dead owner's lock is taken over
+    assert not lock.exists()
+    reference = deblur_to_zarr(src, tmp_path / "ref.zarr", model=str(weights), **ARGS)
+    for level in ("0", "1"):
+        if (reference / level).exists():
+            np.testing.assert_array_equal(
+                zarr.open_array(str(dest / level))[:], zarr.open_array(str(reference / level))[:]
+            )
+    assert zarr.open_group(str(dest)).attrs["napari_srn"]["status"] == "complete"
