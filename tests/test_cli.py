@@ -236,3 +236,40 @@ def test_written_files_follow_the_umask(tmp_path):
     path.chmod(0o640)
     write_image(path, np.ones((4, 4), np.uint8), overwrite=True)
     assert path.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its mode
+
+
+def test_disk_full_is_one_line_and_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import imagecodecs
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    write_image(tmp_path / "in.png", np.zeros((20, 20), np.uint8))
+    monkeypatch.setattr(imagecodecs, "png_encode", full)
+    args = ["deblur", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--no-progress"]
+    assert main([*args, "--model", "default"]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_store_and_config_damage_are_one_line(tmp_path, capsys):
+    import zarr
+
+    src = tmp_path / "in.zarr"
+    zarr.create_array(str(src), shape=(32, 32), chunks=(16, 16), dtype="uint8")[:] = 7
+    dest = tmp_path / "out.zarr"
+    zarr.open_group(str(dest), mode="w").attrs["napari_srn"] = "complete"  # wrong type
+    assert main(["deblur", str(src), str(dest), "--overwrite", "--no-progress"]) == 1
+    assert "napari-srn did not write" in capsys.readouterr().err
+    chunk = next(p for p in (src / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(b"garbage")  # a garbled input chunk
+    assert main(["deblur", str(src), str(tmp_path / "o.tif"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("napari-srn: error:") and "Traceback" not in err
+    config = tmp_path / "run.yaml"
+    config.write_text("data: photos\nlr: .inf\n")
+    assert main(["train", "--config", str(config)]) == 1
+    assert "lr: must be > 0" in capsys.readouterr().err
