@@ -55,6 +55,7 @@ def test_cgroup_v1_limit_and_its_no_limit_value(tmp_path):
 def test_the_automatic_tile_follows_the_memory_a_container_allows(monkeypatch):
     net = torch.nn.Module()
     net.config = type("C", (), {"width": 32})()
+    monkeypatch.setattr(plan, "last_level_cache_bytes", lambda: None)
     monkeypatch.setattr(plan, "available_bytes", lambda: 24 * GIB)
     big = auto_tile_size(net, torch.device("cpu"), precision="float32")
     monkeypatch.setattr(plan, "available_bytes", lambda: GIB)  # a 1 GiB container
@@ -88,3 +89,25 @@ def test_an_explicit_tile_that_cannot_fit_is_refused_before_any_work(monkeypatch
     )
     # a tile larger than the image costs only the image: not refused
     deblur(np.zeros((16, 16), np.uint8), model=tiny_srn(), tile_size=4000)
+
+
+def test_the_cpu_tile_stays_near_the_last_level_cache(monkeypatch, tmp_path):
+    from napari_srn.inference.memory import last_level_cache_bytes
+
+    for i, (kind, size) in enumerate([("Data", "48K"), ("Instruction", "32K"), ("Unified", "48M")]):
+        (tmp_path / f"index{i}").mkdir()
+        (tmp_path / f"index{i}" / "type").write_text(kind + "\n")
+        (tmp_path / f"index{i}" / "size").write_text(size + "\n")
+    assert last_level_cache_bytes(tmp_path) == 48 << 20
+    assert last_level_cache_bytes(tmp_path / "none") is None
+    net = torch.nn.Module()
+    net.config = type("C", (), {"width": 16})()
+    monkeypatch.setattr(plan, "available_bytes", lambda: 24 * GIB)
+    monkeypatch.setattr(plan, "last_level_cache_bytes", lambda: 48 << 20)
+    cpu = torch.device("cpu")
+    # float32, width 16: sqrt(1.25 x 48 MiB / 64 B) = 991 -> 896; bfloat16 halves the bytes
+    assert auto_tile_size(net, cpu, precision="float32") == 896
+    if plan.resolve_precision("bfloat16", cpu).activation_bytes == 2:
+        assert auto_tile_size(net, cpu, precision="bfloat16") == plan.CPU_TILE_CAP
+    monkeypatch.setattr(plan, "last_level_cache_bytes", lambda: 1 << 20)  # a tiny cache
+    assert auto_tile_size(net, cpu, precision="float32") == plan.CPU_TILE_MIN

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["available_bytes", "cgroup_available"]
+__all__ = ["available_bytes", "cgroup_available", "last_level_cache_bytes"]
 
 #: cgroup v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages): anything above this
 #: is taken as unlimited.
@@ -88,3 +88,22 @@ def available_bytes() -> int:
     free = int(psutil.virtual_memory().available)
     group = cgroup_available()
     return free if group is None else min(free, group)
+
+
+def last_level_cache_bytes(root: str | Path = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """Size of the CPU's largest cache (L3 on servers) from sysfs, or None where unknown."""
+    best = None
+    for index in Path(root).glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        try:
+            size = int(text.rstrip("KMG")) * scale
+        except ValueError:
+            continue
+        best = size if best is None else max(best, size)
+    return best

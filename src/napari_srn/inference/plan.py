@@ -21,7 +21,7 @@ from .._validate import (
     normalize_channel_axis,
 )
 from ..model.weights import load_model, resolve_device
-from .memory import available_bytes
+from .memory import available_bytes, last_level_cache_bytes
 from .precision import Precision, resolve_precision
 
 __all__ = [
@@ -46,6 +46,12 @@ HALF_PRECISION_MEMORY = 0.75
 #: Largest automatic tile on the CPU: a 1024-pixel tile takes a few seconds on 2 cores with the
 #: default model, which keeps progress and Cancel responsive.
 CPU_TILE_CAP = 1024
+#: On the CPU the network is memory-bound: a tile whose activations (width x side^2 x bytes)
+#: outgrow the last-level cache by more than this factor runs slower per pixel (measured on a
+#: 2-core Xeon with 48 MiB L3, float32: 1024-pixel tiles 0.31-0.34 MP/s, 768-896 0.43-0.53
+#: MP/s; docs/performance.md), so the automatic tile stays within it, down to CPU_TILE_MIN.
+CACHE_FACTOR = 1.25
+CPU_TILE_MIN = 512
 GPU_TILE_CAP = 4096
 
 
@@ -86,6 +92,17 @@ def _memory_budget(device: torch.device) -> tuple[float, str]:
     return float(available_bytes()), "available to this process (RAM and cgroup limit)"
 
 
+def _cpu_cap(model: torch.nn.Module, policy: Precision) -> int:
+    """:data:`CPU_TILE_CAP`, lowered (to multiples of 128, not below :data:`CPU_TILE_MIN`) so
+    that one activation of the tile fits in :data:`CACHE_FACTOR` times the last-level cache."""
+    cache = last_level_cache_bytes()
+    if cache is None:
+        return CPU_TILE_CAP
+    width = getattr(getattr(model, "config", None), "width", 32)
+    side = math.sqrt(CACHE_FACTOR * cache / (width * policy.activation_bytes))
+    return int(max(CPU_TILE_MIN, min(CPU_TILE_CAP, side // 128 * 128)))
+
+
 def auto_tile_size(
     model: torch.nn.Module,
     device: torch.device,
@@ -97,7 +114,8 @@ def auto_tile_size(
 
     Uses half of the memory available to this process on the CPU (RAM, lowered to a cgroup's
     limit in containers and batch jobs; capped at :data:`CPU_TILE_CAP` so progress and
-    cancellation stay responsive) and 80 % of free GPU memory on CUDA, capped at
+    cancellation stay responsive, and lower where the tile's activations would outgrow the
+    last-level cache, see :data:`CACHE_FACTOR`) and 80 % of free GPU memory on CUDA, capped at
     :data:`GPU_TILE_CAP`; under half precision (``precision``, as for
     :func:`napari_srn.deblur`) a pixel takes :data:`HALF_PRECISION_MEMORY` of its float32 bytes.
     """
@@ -107,7 +125,9 @@ def auto_tile_size(
     per_px = _bytes_per_pixel(model, batch, policy)
     budget, _ = _memory_budget(device)
     budget, cap = (
-        (0.8 * budget, GPU_TILE_CAP) if device.type == "cuda" else (0.5 * budget, CPU_TILE_CAP)
+        (0.8 * budget, GPU_TILE_CAP)
+        if device.type == "cuda"
+        else (0.5 * budget, _cpu_cap(model, policy))
     )
     side = int(math.sqrt(budget / per_px)) - 2 * halo
     step = max(divisor, 8)
