@@ -208,6 +208,30 @@ def test_closing_the_viewer_mid_run_stops_the_job(qtbot, make_napari_viewer, rng
     )
 
 
+def test_closing_the_dock_mid_run_stops_the_job_and_adds_nothing(qtbot, viewer_and_widget, rng):
+    """The dock's x (napari's remove_dock_widget) takes the widget out without destroying it."""
+    viewer, widget = viewer_and_widget
+    net = widget.model_object = SlowCountingSRN(tiny_srn(1).config).eval()
+    viewer.add_image(rng.random((256, 256), dtype=np.float32), name="big")
+    widget.tile_size.value = 32
+    widget.run()
+    qtbot.waitUntil(lambda: len(net.seen) > 0, timeout=30_000)
+    viewer.window.remove_dock_widget(widget.native)
+    qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
+    calls = len(net.seen)
+    qtbot.wait(300)
+    assert len(net.seen) == calls  # stopped
+    assert [layer.name for layer in viewer.layers] == ["big"]  # and nothing added
+
+
+def wait_for_frame(qtbot, layer, frame, timeout=30_000):
+    """A lazy result computes a viewed frame in the background; wait until it is shown."""
+    qtbot.waitUntil(
+        lambda: layer.data.ready(frame) if not layer.multiscale else True, timeout=timeout
+    )
+    qtbot.wait(50)  # the redraw, queued to the main thread
+
+
 # --------------------------------------------------------------------------- lazy
 
 
@@ -217,27 +241,28 @@ def test_lazy_mode_computes_only_the_viewed_frame(qtbot, viewer_and_widget):
     stack = np.stack([np.full((48, 48), v, np.float32) for v in values])
     viewer.add_image(stack, name="stack", contrast_limits=(0, 1))
     net = widget.model_object = CountingSRN(tiny_srn(1).config).eval()
+    widget.prefetch = 0  # no neighbours computed ahead: count the viewed frames only
     assert widget.mode.value == "auto" and "Lazy" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
     result = viewer.layers["stack (deblurred)"]
-    assert isinstance(result.data, da.Array)
+    assert isinstance(result.data.lazy, da.Array)  # computed in the background when viewed
     assert result.metadata["napari_srn"]["mode"] == "lazy"
 
     def frames_seen() -> set[float]:
         return {round(v, 3) for v in net.seen}
 
     step = viewer.dims.current_step[0]
+    wait_for_frame(qtbot, result, (step,))
     assert frames_seen() == {values[step]}  # the frame on screen, nothing else
     per_frame = len(net.seen)
     other = (step + 2) % 4
     viewer.dims.set_current_step(0, other)
-    qtbot.waitUntil(lambda: len(net.seen) >= 2 * per_frame, timeout=30_000)
-    qtbot.wait(100)
+    wait_for_frame(qtbot, result, (other,))
     assert frames_seen() == {values[step], values[other]}
     assert len(net.seen) == 2 * per_frame
-    np.testing.assert_allclose(
-        np.asarray(result.data[other]), deblur(stack[other], model=net), atol=1e-6
-    )
+    expected = deblur(stack[other], model=net)
+    np.testing.assert_allclose(np.asarray(result.data[other]), expected, atol=1e-6)
+    assert result.get_value((other, 5, 7)) == pytest.approx(expected[5, 7], abs=1e-6)
 
 
 def test_two_lazy_results_show_their_own_data(qtbot, viewer_and_widget):
@@ -253,6 +278,7 @@ def test_two_lazy_results_show_their_own_data(qtbot, viewer_and_widget):
         assert run_and_wait(qtbot, widget) == "added"
     step = viewer.dims.current_step[0]
     for name, stack in stacks.items():
+        wait_for_frame(qtbot, viewer.layers[f"{name} (deblurred)"], (step,))
         shown = viewer.layers[f"{name} (deblurred)"].get_value((step, 5, 7))
         assert shown == pytest.approx(deblur(stack[step], model=net)[5, 7], abs=1e-6), name
 
@@ -275,11 +301,11 @@ def test_dask_and_zarr_layers_are_lazy_with_the_contrast_limits_as_range(
     assert "Intensities 100..3500" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
     result = viewer.layers["stack (deblurred)"]
-    assert isinstance(result.data, da.Array) and result.data.dtype == np.uint16
+    assert isinstance(result.data.lazy, da.Array) and result.data.dtype == np.uint16
     assert result.metadata["napari_srn"]["in_range"] == [100.0, 3500.0]
     assert list(result.contrast_limits) == [100, 3500]
     with dask.config.set(scheduler="synchronous"):
-        frame = result.data[1].compute()
+        frame = result.data.lazy[1].compute()
     np.testing.assert_array_equal(frame, deblur(data[1], model=net, in_range=(100, 3500)))
 
 
@@ -294,10 +320,10 @@ def test_multiscale_lazily_each_level_or_now_the_full_resolution(qtbot, viewer_a
     lazy = viewer.layers["big (deblurred)"]
     assert lazy.multiscale and len(lazy.data) == 2
     for level, out in zip(pyramid, lazy.data, strict=True):
-        assert isinstance(out, da.Array)
+        assert isinstance(out.lazy, da.Array)
         with dask.config.set(scheduler="synchronous"):
             np.testing.assert_array_equal(
-                out.compute(), deblur(level, model=net, in_range=(0, 1000))
+                out.lazy.compute(), deblur(level, model=net, in_range=(0, 1000))
             )
 
     widget.layer.value = viewer.layers["big"]
@@ -357,7 +383,7 @@ def test_an_ome_zarr_pyramid_opened_with_napari_ome_zarr(qtbot, viewer_and_widge
     assert tuple(result.axis_labels) == ("t", "y", "x")
     with dask.config.set(scheduler="synchronous"):
         np.testing.assert_array_equal(
-            result.data[0][1].compute(), deblur(data[1], model=net, in_range=(0, 4000))
+            result.data[0].lazy[1].compute(), deblur(data[1], model=net, in_range=(0, 4000))
         )
     # saved: the full-resolution level, with the layer's axis names, readable by napari-ome-zarr
     widget.layer.value = layer
@@ -417,9 +443,10 @@ def test_a_lazy_result_that_fails_on_first_view_is_not_left_behind(qtbot, viewer
     viewer.add_image(np.zeros((3, 32, 32), np.float32), name="stack")
     widget.model_object = FailsWhenViewed(tiny_srn(1).config).eval()
     notes = Notes()
-    assert run_and_wait(qtbot, widget) == "failed"
-    assert [layer.name for layer in viewer.layers] == ["stack"]
-    assert "could not add the result layer: simulated: out of memory" in notes.messages[-1]
+    run_and_wait(qtbot, widget)  # the layer comes at once; its first frame fails in the background
+    qtbot.waitUntil(lambda: [layer.name for layer in viewer.layers] == ["stack"], timeout=30_000)
+    qtbot.waitUntil(lambda: bool(notes.messages), timeout=5_000)
+    assert "could not compute the result: simulated: out of memory" in notes.messages[-1]
 
 
 def test_the_manifest_contributes_the_widget_and_the_sample_only():

@@ -22,10 +22,52 @@ from magicgui.widgets import (
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, QTimer, Signal, Slot
 
 from . import _jobs, _logic
+from ._frames import BackgroundFrames
 
 __all__ = ["DeblurWidget"]
+
+
+class _Relay(QObject):
+    """Carries a lazy result's "frame ready" / "frame failed" from its background thread to the
+    main thread (a queued Qt connection: the slots run in the thread this object lives in)."""
+
+    ready = Signal(object)
+    failed = Signal(object, object)
+
+    def __init__(self, on_ready: Any, on_failed: Any) -> None:
+        super().__init__()
+        self._on_ready, self._on_failed = on_ready, on_failed
+        self.ready.connect(self._ready)
+        self.failed.connect(self._failed)
+
+    @Slot(object)
+    def _ready(self, frame: Any) -> None:
+        self._on_ready(frame)
+
+    @Slot(object, object)
+    def _failed(self, frame: Any, err: Any) -> None:
+        self._on_failed(frame, err)
+
+
+class _ClosedWatch(QObject):
+    """Calls ``on_closed`` when the widget loses its dock: napari's close button (x) takes the
+    widget out of its dock (``setParent(None)``) without destroying it."""
+
+    def __init__(self, widget: Any, on_closed: Any) -> None:
+        super().__init__(widget)
+        self._on_closed, self._docked = on_closed, widget.parent() is not None
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:
+        if event.type() == QEvent.Type.ParentChange:
+            if obj.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self._on_closed()
+        return False
 
 
 class DeblurWidget(Container):
@@ -43,7 +85,11 @@ class DeblurWidget(Container):
     worker : the running napari worker, or None.
     last_outcome : str or None
         ``"added"``, ``"cancelled"`` or ``"failed"``: how the last run ended.
+    prefetch : int
+        Frames on each side of the viewed one that a lazy result computes next (default 1).
     """
+
+    prefetch = 1
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(labels=True)
@@ -84,6 +130,7 @@ class DeblurWidget(Container):
         self.save = CheckBox(text="save to OME-Zarr", value=False)
         self.save_path = FileEdit(label="output", mode="w", filter="*.zarr")
         self.plan = Label(label="")
+        self.status = Label(label="", value="")
         self.run_button = PushButton(text="Deblur")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="", value=0, visible=False)
@@ -102,19 +149,26 @@ class DeblurWidget(Container):
                 self.save,
                 self.save_path,
                 self.plan,
+                self.status,
                 self.run_button,
                 self.cancel_button,
                 self.progress,
             ]
         )
 
+        self._lazy_results: list[tuple[Any, list[BackgroundFrames], _Relay]] = []
+        self._status_timer = QTimer()
+        self._status_timer.setInterval(250)
+        self._status_timer.timeout.connect(self._update_status)
         self.native.destroyed.connect(self._on_destroyed)
+        self._closed_watch = _ClosedWatch(self.native, self._on_destroyed)
         self.run_button.changed.connect(lambda: self.run())
         self.cancel_button.changed.connect(self.cancel)
         self.changed.connect(self._refresh)
         events = self._viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
             event.connect(self.reset_choices)
+        events.removed.connect(self._on_layer_removed)
         events.inserted.connect(self._watch_layer)
         for layer in self._viewer.layers:
             self._watch_layer(layer)
@@ -263,9 +317,39 @@ class DeblurWidget(Container):
             pbar.update(step.done - pbar.n)
 
     def _on_destroyed(self, *_: Any) -> None:
-        """The dock was closed: stop a running job, and add nothing when it ends."""
+        """The dock was closed (its x, or the viewer): stop a running job, add nothing, and
+        compute no more frames of lazy results (their layers then show what is computed)."""
         self._closed = True
         self.cancel()
+        for _, levels, _ in self._lazy_results:
+            for frames in levels:
+                frames.close()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """A lazy result's layer was deleted: stop computing its frames."""
+        for entry in list(self._lazy_results):
+            if entry[0] is event.value:
+                for frames in entry[1]:
+                    frames.close()
+                self._lazy_results.remove(entry)
+
+    def _update_status(self) -> None:
+        """Which lazy result is computing a frame now ("" when none)."""
+        if self._closed:
+            self._status_timer.stop()
+            return
+        busy = []
+        for result, levels, _ in self._lazy_results:
+            for frames in levels:
+                if frames.computing is not None:
+                    where = ", ".join(map(str, frames.computing))
+                    waiting = frames.pending() - 1
+                    more = f" ({waiting} more queued)" if waiting > 0 else ""
+                    busy.append(f"Computing frame {where} of '{result.name}'{more}...")
+        self.status.value = " ".join(busy)
+        self.status.visible = bool(busy)
+        if not self._lazy_results:
+            self._status_timer.stop()
 
     def _on_returned(self, outcome: _jobs.Outcome, *, layer: Any, plan: _logic.Plan) -> None:
         if self._closed:
@@ -277,19 +361,58 @@ class DeblurWidget(Container):
         data = outcome.data
         if isinstance(data, list):
             data = data if kwargs["multiscale"] else data[0]
+        background: list[BackgroundFrames] = []
+        relay = None
+        if plan.lazy and not plan.save_to:  # frames computed off the main thread, when viewed
+            relay = _Relay(lambda frame: None, lambda frame, err: None)
+            levels = data if isinstance(data, list) else [data]
+            background = [
+                BackgroundFrames(
+                    level,
+                    frame_ndim=3 if kwargs["rgb"] else 2,
+                    on_ready=relay.ready.emit,
+                    on_error=relay.failed.emit,
+                    prefetch=self.prefetch,
+                )
+                for level in levels
+            ]
+            data = background if isinstance(data, list) else background[0]
         # added hidden, then shown: a new layer is sliced at frame 0 before the viewer gives it
         # the current position, which would deblur frame 0 of a lazy result for nothing
         result = None
         try:
             result = self._viewer.add_image(data, **kwargs, visible=False)
-            result.visible = True  # a lazy result computes its first frame here
+            result.visible = True
         except Exception as err:  # a notification, not a traceback, and no half-made layer
+            for frames in background:
+                frames.close()
             if result is not None and result in self._viewer.layers:
                 self._viewer.layers.remove(result)
             self.last_outcome = "failed"
             show_error(f"Deblur (SRN) could not add the result layer: {err}")
             return
         self.last_outcome = "added"
+        if relay is not None:
+            shown = {"any": False}
+
+            def on_ready(frame: Any, result: Any = result) -> None:
+                shown["any"] = True
+                if not self._closed and result in self._viewer.layers:
+                    result.refresh()
+
+            def on_failed(frame: Any, err: Any, result: Any = result) -> None:
+                if self._closed:
+                    return
+                if not shown["any"] and result in self._viewer.layers:
+                    self._viewer.layers.remove(result)  # nothing of it ever worked
+                    show_error(f"Deblur (SRN) could not compute the result: {err}")
+                elif result in self._viewer.layers:
+                    where = ", ".join(map(str, frame)) or "the image"
+                    show_error(f"Deblur (SRN) could not compute frame {where}: {err}")
+
+            relay._on_ready, relay._on_failed = on_ready, on_failed
+            self._lazy_results.append((result, background, relay))
+            self._status_timer.start()
 
     def _on_errored(self, err: BaseException) -> None:
         if type(err).__name__ == "Cancelled":  # napari_srn.Cancelled, from the OME-Zarr writer
