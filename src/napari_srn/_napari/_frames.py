@@ -40,14 +40,19 @@ def _stop_all() -> None:
 
 
 def lower_thread_priority(nice: int = 10) -> None:
-    """Give the calling thread (and the threads it starts, such as torch's) a lower CPU
-    priority than napari's main thread, so the viewer stays responsive while it computes.
-    Linux only (threads have their own nice value there); elsewhere nothing happens."""
-    tid = getattr(threading, "get_native_id", lambda: None)()
-    if tid is None or not hasattr(os, "setpriority"):
+    """Give every thread of this process but the main one (the calling thread, torch's and
+    dask's worker threads) a lower CPU priority than napari's main thread, so the viewer stays
+    responsive while they compute. Linux only (threads have their own nice value there; raising
+    it needs no privilege); elsewhere nothing happens."""
+    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
         return
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    main = threading.main_thread().native_id
+    for entry in os.listdir("/proc/self/task"):
+        tid = int(entry)
+        if tid == main:
+            continue
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
 
 
 def _indices(key: Any, n: int) -> list[int]:
@@ -207,7 +212,10 @@ class BackgroundFrames:
                     return
                 self.computing = frame
             try:
-                data = np.asarray(self.lazy[frame])
+                lower_thread_priority()  # torch's and dask's threads exist by now
+                # in this thread alone: torch's own threads use the cores; dask's pool would
+                # only add threads competing with the viewer
+                data = np.asarray(self.lazy[frame].compute(scheduler="synchronous"))
             except BaseException as err:  # reported, and never tried again
                 with self._cond:
                     self._failed[frame] = err

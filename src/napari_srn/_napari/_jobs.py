@@ -80,11 +80,19 @@ def compute_job(
     data: Any, *, model: Any, device: str | None, **kwargs: Any
 ) -> Generator[Any, None, Outcome]:
     """Deblur ``data`` in memory with ``iter_deblur``, yielding progress after every tile."""
+    from ._frames import lower_thread_priority
+
     try:
         from napari_srn import iter_deblur
 
         net, meta = _load(model, device, kwargs.get("precision", "auto"))
-        result = yield from iter_deblur(np.asarray(data), model=net, device=device, **kwargs)
+        gen = iter_deblur(np.asarray(data), model=net, device=device, **kwargs)
+        try:
+            yield next(gen)  # the first tile starts torch's threads
+        except StopIteration as done:
+            return Outcome(done.value, meta)
+        lower_thread_priority()  # napari's main thread first: the viewer stays responsive
+        result = yield from gen
     except RuntimeError as err:
         raise _failed(err) from err
     return Outcome(result, meta)
