@@ -160,8 +160,9 @@ class DeblurWidget(Container):
         self._status_timer = QTimer()
         self._status_timer.setInterval(250)
         self._status_timer.timeout.connect(self._update_status)
+        self._gone = False  # the widget (with the viewer) was destroyed
         self.native.destroyed.connect(self._on_destroyed)
-        self._closed_watch = _ClosedWatch(self.native, self._on_destroyed)
+        self._closed_watch = _ClosedWatch(self.native, self._on_closed)
         self.run_button.changed.connect(lambda: self.run())
         self.cancel_button.changed.connect(self.cancel)
         self.changed.connect(self._refresh)
@@ -316,11 +317,16 @@ class DeblurWidget(Container):
                 pbar.total = step.total
             pbar.update(step.done - pbar.n)
 
-    def _on_destroyed(self, *_: Any) -> None:
-        """The dock was closed (its x, or the viewer): stop a running job, add nothing, and
-        compute no more frames of lazy results (their layers then show what is computed)."""
+    def _on_closed(self) -> None:
+        """The dock was closed (its x): stop a running job and add nothing. Lazy results
+        already added keep computing the frames viewed."""
         self._closed = True
         self.cancel()
+
+    def _on_destroyed(self, *_: Any) -> None:
+        """The widget is destroyed (with the viewer): also stop computing lazy frames."""
+        self._gone = True
+        self._on_closed()
         for _, levels, _ in self._lazy_results:
             for frames in levels:
                 frames.close()
@@ -335,7 +341,7 @@ class DeblurWidget(Container):
 
     def _update_status(self) -> None:
         """Which lazy result is computing a frame now ("" when none)."""
-        if self._closed:
+        if self._gone:
             self._status_timer.stop()
             return
         busy = []
@@ -397,11 +403,11 @@ class DeblurWidget(Container):
 
             def on_ready(frame: Any, result: Any = result) -> None:
                 shown["any"] = True
-                if not self._closed and result in self._viewer.layers:
+                if not self._gone and result in self._viewer.layers:
                     result.refresh()
 
             def on_failed(frame: Any, err: Any, result: Any = result) -> None:
-                if self._closed:
+                if self._gone:
                     return
                 if not shown["any"] and result in self._viewer.layers:
                     self._viewer.layers.remove(result)  # nothing of it ever worked
