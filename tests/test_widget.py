@@ -423,10 +423,6 @@ def test_errors_become_notifications(qtbot, viewer_and_widget, rng, tmp_path):
     assert any("failed" in m and "does not exist" in m for m in notes.messages)
     assert len(viewer.layers) == 1
     widget.model.value = "default"
-    widget.device.value = "cuda"  # on a machine without CUDA: library's message, no layer
-    if not torch.cuda.is_available():
-        assert run_and_wait(qtbot, widget) == "failed"
-        assert "CUDA is not available" in notes.messages[-1] and len(viewer.layers) == 1
     notes = Notes()
     viewer.layers.clear()
     widget.run()
@@ -492,12 +488,11 @@ _OPEN_NAPARI = """
 import sys
 import napari
 import numpy as np
-from napari_srn._napari._logic import bundled_models
 viewer = napari.Viewer(show=False)
 _, widget = viewer.window.add_plugin_dock_widget("napari-srn", "Deblur (SRN)")
 viewer.open_sample("napari-srn", "blurred_photo")
 print("before run:", "torch" in sys.modules)
-widget.model.value = bundled_models()[1]  # a bundled model by its own name
+widget.model.value = "default"
 widget.layer.value = viewer.add_image(np.zeros((16, 16), np.uint8), name="tiny")
 widget.mode.value = "lazy"
 widget.run()
@@ -569,3 +564,26 @@ def test_napari_stays_responsive_during_compute_now_and_lazy_stepping(qtbot, vie
             viewer.dims.set_current_step(0, t)
             wait_for_frame(qtbot, result, (t,), timeout=300_000)
     assert meter.longest_ms < 250, f"stepping froze napari for {meter.longest_ms:.0f} ms"
+
+
+def test_each_model_once_usable_devices_and_save_needs_a_folder(qtbot, viewer_and_widget, rng):
+    viewer, widget = viewer_and_widget
+    values = list(widget.model.choices)
+    default = _logic._registry()["default"]
+    assert values.count("default") == 1 and default not in values  # one entry per file
+    assert widget.model.native.itemText(0) == f"{default} (default)"
+    if "+cpu" in torch.__version__:
+        assert "cuda" not in widget.device.choices
+    viewer.add_image(rng.random((32, 32), dtype=np.float32), name="img")
+    widget.model_object = tiny_srn(1)
+    widget.save.value = True  # no output folder chosen
+    assert not widget.run_button.enabled and "Choose an output .zarr folder" in widget.plan.value
+    notes = Notes()
+    widget.run()
+    assert not widget.running and "no output folder is chosen" in notes.messages[-1]
+    widget.save.value = False
+    assert widget.run_button.enabled
+    assert all(
+        w.tooltip for w in (widget.layer, widget.model, widget.device, widget.tile_size,
+                            widget.precision, widget.mode, widget.save, widget.run_button)
+    )  # fmt: skip

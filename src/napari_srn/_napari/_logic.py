@@ -27,6 +27,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import struct
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
@@ -50,11 +51,13 @@ __all__ = [
     "layer_info",
     "load_settings",
     "make_plan",
+    "model_choices",
     "ngff_axes",
     "read_card",
     "result_layer_kwargs",
     "save_settings",
     "settings_path",
+    "usable_devices",
     "worth_showing",
 ]
 
@@ -200,6 +203,28 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
 def _registry() -> dict[str, Any]:
     text = (resources.files("napari_srn") / "model" / "weights" / "registry.json").read_text()
     return json.loads(text)
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """The widget's model list as (label, value): each bundled file once (the default named
+    as such, not also under its own name), then the weights-file picker."""
+    reg = _registry()
+    default = reg["default"]
+    others = [(name, name) for name in sorted(reg["models"]) if name != default]
+    return [(f"{default} (default)", "default"), *others, (WEIGHTS_FILE, WEIGHTS_FILE)]
+
+
+def usable_devices() -> tuple[str, ...]:
+    """The devices worth offering, found without importing torch: ``cuda`` only where the
+    installed torch is not a CPU-only build and an NVIDIA driver is present."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        version = "+cpu"
+    driver = Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")
+    return DEVICES if driver and "+cpu" not in version else ("auto", "cpu")
 
 
 def bundled_models() -> list[str]:

@@ -101,17 +101,25 @@ class DeblurWidget(Container):
         self._saving: str | None = None
         self._closed = False
         s = _logic.load_settings()
-        models = [*_logic.bundled_models(), _logic.WEIGHTS_FILE]
+        models = _logic.model_choices()
+        values = [value for _, value in models]
+        devices = _logic.usable_devices()
 
         self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.layer.tooltip = "The image layer to deblur"
         self.model = ComboBox(
-            label="model", choices=models, value=s.model if s.model in models else "default"
+            label="model", choices=models, value=s.model if s.model in values else "default"
         )
+        self.model.tooltip = "The network's weights: a bundled model, or a .safetensors file"
         self.weights = FileEdit(label="weights", mode="r", filter="*.safetensors")
+        self.weights.tooltip = "A napari-srn .safetensors weights file (napari-srn train)"
         if s.weights:
             self.weights.value = s.weights
         self.card = Label(label="")
-        self.device = ComboBox(label="device", choices=_logic.DEVICES, value=s.device)
+        self.device = ComboBox(
+            label="device", choices=devices, value=s.device if s.device in devices else "auto"
+        )
+        self.device.tooltip = "auto: the GPU when there is one, else the CPU"
         self.tile_size = SpinBox(
             label="tile (0: auto)", min=0, max=8192, step=16, value=s.tile_size
         )
@@ -128,11 +136,18 @@ class DeblurWidget(Container):
             "layers lazily (each frame when viewed)"
         )
         self.save = CheckBox(text="save to OME-Zarr", value=False)
+        self.save.tooltip = (
+            "Write the result to an OME-Zarr folder, chunk by chunk (resumable), and show it "
+            "from there"
+        )
         self.save_path = FileEdit(label="output", mode="w", filter="*.zarr")
+        self.save_path.tooltip = "The .zarr folder to write (a new one, or this same run's)"
         self.plan = Label(label="")
         self.status = Label(label="", value="")
         self.run_button = PushButton(text="Deblur")
+        self.run_button.tooltip = "Deblur the chosen layer with these settings"
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.cancel_button.tooltip = "Stop after the current tile; no layer is added"
         self.progress = ProgressBar(label="", value=0, visible=False)
         for label in (self.card, self.plan):
             label.native.setWordWrap(True)
@@ -219,8 +234,16 @@ class DeblurWidget(Container):
         self.card.value, self.card.tooltip = short, full
         self.card.native.setStyleSheet("color: #e0a030;" if provisional else "")
         layer = self.layer.value
+        self.run_button.enabled = not self.running
         if layer is None:
             self.plan.value = "Open or choose an image layer."
+            return
+        if self.save.value and self._save_target() is None:
+            self.plan.value = (
+                "Choose an output .zarr folder for 'save to OME-Zarr', or untick it to deblur "
+                "without saving."
+            )
+            self.run_button.enabled = False
             return
         try:
             plan = _logic.make_plan(_logic.layer_info(layer), s, self._save_target())
@@ -242,6 +265,12 @@ class DeblurWidget(Container):
         layer = self.layer.value if layer is None else layer
         if layer is None:
             show_error("Deblur (SRN): open or choose an image layer first")
+            return
+        if self.save.value and self._save_target() is None:
+            show_error(
+                "Deblur (SRN): 'save to OME-Zarr' is ticked but no output folder is chosen; "
+                "choose one, or untick it"
+            )
             return
         settings = self.settings()
         try:
@@ -447,8 +476,8 @@ class DeblurWidget(Container):
         self.worker = None
         if self._closed:
             return
-        self.run_button.enabled = True
         self.cancel_button.enabled = False
         self.progress.visible = False
+        self._refresh()  # enables Deblur again, unless the settings are incomplete
         if self.last_outcome is None:  # a function worker quit before returning
             self._on_aborted()
