@@ -587,3 +587,27 @@ def test_each_model_once_usable_devices_and_save_needs_a_folder(qtbot, viewer_an
         w.tooltip for w in (widget.layer, widget.model, widget.device, widget.tile_size,
                             widget.precision, widget.mode, widget.save, widget.run_button)
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["compute now", "lazy"])
+def test_a_two_channel_image_is_deblurred_channel_by_channel(qtbot, viewer_and_widget, rng, mode):
+    """(Y, X, 2): never 128 frames of 128 x 2 pixels; each channel as a gray image."""
+    viewer, widget = viewer_and_widget
+    image = rng.integers(0, 4000, (64, 64, 2), dtype=np.uint16)
+    widget.layer.value = viewer.add_image(image, name="two")
+    assert widget.axes.value == "YXC"
+    assert "2 channels each deblurred as a gray image" in widget.plan.value
+    net = widget.model_object = tiny_srn(1)
+    widget.mode.value = mode
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["two (deblurred)"]
+    assert result.data.shape == image.shape
+    expected = np.moveaxis(deblur(np.moveaxis(image, -1, 0), model=net), 0, -1)
+    if mode == "lazy":
+        wait_for_frame(qtbot, result, ())
+        got = result.data[:]
+    else:
+        got = result.data
+    np.testing.assert_array_equal(got, expected)
+    widget.axes.value = "YXT"  # a wrong correction: said in the widget's words, no run
+    assert "Y and X must be the last two image axes" in widget.plan.value

@@ -205,23 +205,56 @@ def test_precision_choices_are_the_librarys():
 
 
 @pytest.mark.parametrize(
-    ("labels", "ndim", "rgb", "expected"),
+    ("shape", "rgb", "labels", "expected"),
     [
-        (None, 2, False, "yx"),
-        (("-2", "-1"), 3, True, "yxc"),
-        (("a", "b", "c"), 3, False, "tyx"),
-        (None, 4, False, "tzyx"),
-        (("Z", "Y", "X"), 3, False, "zyx"),
-        (("t", "z", "y", "x"), 5, True, "tzyxc"),
+        ((64, 64), False, None, "YX"),
+        ((64, 64, 3), True, ("-2", "-1", "0"), "YXC"),
+        ((5, 64, 64), False, ("a", "b", "c"), "TYX"),
+        ((5, 4, 64, 64), False, None, "TZYX"),
+        ((8, 64, 64), False, ("Z", "Y", "X"), "ZYX"),
+        ((128, 128, 2), False, None, "YXC"),  # grey+alpha or two channels, not 128 frames
+        ((2, 128, 128), False, ("c", "y", "x"), "CYX"),
+        ((3, 64, 64, 3), True, ("t", "z", "y", "x"), "TYXC"),  # labels that do not fit
     ],
 )
-def test_ngff_axes(labels, ndim, rgb, expected):
-    assert _logic.ngff_axes(labels, ndim, rgb) == expected
+def test_the_axes_are_guessed_from_the_layer(shape, rgb, labels, expected):
+    info = info_of(np.zeros(shape, np.uint8), rgb=rgb)
+    assert _logic.guess_axes(info, labels) == expected
 
 
-def test_ngff_axes_refuses_three_unnamed_leading_axes():
-    with pytest.raises(ValueError, match="cannot name 3 leading axes"):
-        _logic.ngff_axes(None, 5, False)
+@pytest.mark.parametrize(
+    ("shape", "axes", "result"),
+    [
+        ((64, 64, 3), "YXC", (-1, None)),
+        ((64, 64, 4), "YXC", (-1, None)),
+        ((64, 64, 2), "YXC", (None, 2)),  # two channels: each deblurred as a gray image
+        ((2, 64, 64), "CYX", (None, 0)),
+        ((3, 64, 64), "CYX", (None, 0)),  # a C axis before the image: channels, not colour
+        ((5, 64, 64), "tyx", (None, None)),
+        ((5, 64, 64), "YXT", "Y and X must be the last two image axes"),
+        ((64, 64), "TYX", "has 3 letters but the layer has 2 dimensions"),
+        ((5, 64, 64), "TQX", "use each of the letters T, Z, C, Y, X"),
+        ((64, 3, 64), "YCX", "side by side"),
+    ],
+)
+def test_the_axes_field_is_checked_in_the_widgets_words(shape, axes, result):
+    info = info_of(np.zeros(shape, np.uint8))
+    if isinstance(result, str):
+        with pytest.raises(ValueError, match=result):
+            _logic.check_axes(axes, info)
+    else:
+        assert _logic.check_axes(axes, info) == result
+
+
+def test_two_channels_are_frames_never_reshaped_and_saved_with_c_first():
+    info = info_of(np.zeros((128, 128, 2), np.uint16))
+    plan = _logic.make_plan(info, Settings(mode="auto"), axes="YXC")
+    assert plan.lazy and plan.channel_axis is None and plan.channels_first == 2
+    assert "2 channels each deblurred as a gray image" in plan.summary
+    assert "(2 frames)" in plan.summary
+    assert _logic.zarr_axes(plan) == "cyx"
+    moved = _logic.move_axis(np.zeros((128, 128, 2)), 2, 0)
+    assert moved.shape == (2, 128, 128)
 
 
 def test_result_layer_kwargs_copy_transform_and_record_the_model():

@@ -45,20 +45,23 @@ __all__ = [
     "Plan",
     "Settings",
     "bundled_models",
+    "check_axes",
     "check_layer",
     "deblur_kwargs",
     "describe_model",
+    "guess_axes",
     "layer_info",
     "load_settings",
     "make_plan",
     "model_choices",
-    "ngff_axes",
+    "move_axis",
     "read_card",
     "result_layer_kwargs",
     "save_settings",
     "settings_path",
     "usable_devices",
     "worth_showing",
+    "zarr_axes",
 ]
 
 MODES = ("auto", "compute now", "lazy")
@@ -312,6 +315,8 @@ class Plan:
     levels: str  # "single", "full resolution" (of a multiscale layer) or "each level"
     save_to: str | None
     summary: str  # shown in the widget
+    axes: str = ""  # the layer's axes (T, Z, C, Y, X), as checked
+    channels_first: int | None = None  # a C axis whose channels are deblurred as grey frames
 
 
 def _lazy_in_range(info: LayerInfo) -> tuple[float, float] | None:
@@ -329,15 +334,75 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
+AXIS_LETTERS = "TZCYX"
+
+
+def guess_axes(info: LayerInfo, axis_labels: Any = None) -> str:
+    """The axes field's first value for a layer: napari's axis labels when they are T, Z, C, Y,
+    X letters; else YX, with C last for RGB or for a last axis of 2-4 entries after two large
+    ones (a grey+alpha or two-channel image), preceded by T, TZ or TCZ."""
+    n = len(info.shape)
+    labels = "".join(str(a).upper() for a in (axis_labels or ()))
+    if len(labels) == n and set(labels) <= set(AXIS_LETTERS) and len(set(labels)) == n:
+        with contextlib.suppress(ValueError):
+            check_axes(labels, info)
+            return labels
+    trailing_c = info.rgb or (n >= 3 and info.shape[-1] <= 4 and min(info.shape[-3:-1]) >= 16)
+    base = "YXC" if trailing_c else "YX"
+    lead = n - len(base)
+    return ("", "T", "TZ", "TCZ")[lead] + base if lead <= 3 else "Q" * lead + base
+
+
+def check_axes(axes: str, info: LayerInfo) -> tuple[int | None, int | None]:
+    """Check the axes field against the layer; return ``(channel_axis, channels_first)``: the
+    C axis as colour (3 or 4 entries: RGB, RGBA), or as channels each deblurred as a grey image
+    (any other number), or neither. Raises ValueError in the widget's words."""
+    text = str(axes).strip().upper()
+    n = len(info.shape)
+    shape = "x".join(map(str, info.shape))
+    if len(text) != n:
+        raise ValueError(
+            f"axes '{text}' has {len(text)} letters but the layer has {n} dimensions ({shape}); "
+            f"give one letter per dimension, e.g. '{'T' * (n - 2)}YX'"
+        )
+    if set(text) - set(AXIS_LETTERS) or len(set(text)) != n:
+        raise ValueError(
+            f"axes '{text}': use each of the letters T, Z, C, Y, X at most once "
+            "(T time, Z depth, C channels, Y and X the image plane)"
+        )
+    if text.replace("C", "")[-2:] != "YX" or "YX" not in text:
+        raise ValueError(
+            f"axes '{text}': Y and X must be the last two image axes, side by side (C may come "
+            "before or after them)"
+        )
+    if info.rgb and text[-1] != "C":
+        raise ValueError(f"axes '{text}': an RGB layer's colour axis is the last one: end with C")
+    if "C" not in text:
+        return None, None
+    c = text.index("C")
+    if info.shape[c] in (3, 4) and c == n - 1:
+        return -1, None  # colour, the last axis (RGBA: the alpha is kept)
+    return None, c
+
+
 def make_plan(
-    info: LayerInfo, settings: Settings, save_to: str | os.PathLike | None = None
+    info: LayerInfo,
+    settings: Settings,
+    save_to: str | os.PathLike | None = None,
+    axes: str | None = None,
 ) -> Plan:
-    """Decide compute-now or lazy, the channel axis and the intensity range (see module doc)."""
+    """Decide compute-now or lazy, the channel axis and the intensity range (see module doc).
+    ``axes`` (default: :func:`guess_axes`) names the layer's dimensions."""
     check_layer(info)
+    axes = guess_axes(info) if axes is None else str(axes).strip().upper()
+    channel_axis, channels_first = check_axes(axes, info)
+    frames = math.prod(
+        n for a, n in zip(axes, info.shape, strict=True) if a not in "YX" and a != "C"
+    ) * (info.shape[channels_first] if channels_first is not None else 1)
     if settings.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
     if settings.mode == "auto":
-        lazy = info.multiscale or info.backing != "numpy" or info.frames > 1
+        lazy = info.multiscale or info.backing != "numpy" or frames > 1
     else:
         lazy = settings.mode == "lazy"
     save = str(save_to) if save_to not in (None, "") else None
@@ -349,11 +414,16 @@ def make_plan(
     else:
         levels = "single"
 
-    layout = "RGB" if info.rgb else "gray"
+    if channel_axis is not None:
+        layout = "RGB" if info.shape[-1] == 3 else "RGBA"
+    else:
+        layout = "gray"
     shape = "x".join(str(n) for n in info.shape)
-    what = f"{layout} {info.dtype} {shape}"
-    if info.frames > 1:
-        what += f" ({info.frames} frames)"
+    what = f"{layout} {info.dtype} {shape} ({axes})"
+    if frames > 1:
+        what += f" ({frames} frames)"
+    if channels_first is not None:
+        what += f", {info.shape[channels_first]} channels each deblurred as a gray image"
     if info.multiscale:
         what += f", multiscale ({info.n_levels} levels)"
     if info.backing in ("dask", "zarr"):
@@ -382,7 +452,7 @@ def make_plan(
             if in_range != (0.0, 1.0)
             else "Intensities 0..1 are used as they are."
         )
-    return Plan(lazy, -1 if info.rgb else None, in_range, levels, save, " ".join(lines))
+    return Plan(lazy, channel_axis, in_range, levels, save, " ".join(lines), axes, channels_first)
 
 
 def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -405,27 +475,30 @@ def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
     }
 
 
-def ngff_axes(axis_labels: Any, ndim: int, rgb: bool) -> str:
-    """OME-NGFF axis names for a layer's data: its axis labels if they are t/z/y/x letters,
-    else ``yx`` preceded by ``t`` or ``tz``; ``c`` last for RGB."""
-    spatial_ndim = ndim - 1 if rgb else ndim
-    labels = [str(a).lower() for a in (axis_labels or ())]
-    if (
-        len(labels) == spatial_ndim
-        and set(labels) <= set("tzyx")
-        and len(set(labels)) == len(labels)
-        and labels[-2:] == ["y", "x"]
-    ):
-        names = "".join(labels)
-    else:
-        lead = spatial_ndim - 2
-        if lead > 2:
-            raise ValueError(
-                f"cannot name {lead} leading axes for OME-Zarr; name the layer's axes t, z, y, x "
-                "(napari's axis labels) or deblur without saving"
-            )
-        names = ("", "t", "tz")[lead] + "yx"
-    return names + ("c" if rgb else "")
+def move_axis(data: Any, source: int, destination: int) -> Any:
+    """``np.moveaxis`` for numpy and dask data; zarr arrays are opened with dask first (lazy)."""
+    module = (data.__class__.__module__ or "").split(".")[0]
+    if module == "zarr":
+        import dask.array as da
+
+        data = da.from_zarr(data)
+    if module in ("dask", "zarr"):
+        import dask.array as da
+
+        return da.moveaxis(data, source, destination)
+    return np.moveaxis(np.asarray(data), source, destination)
+
+
+def zarr_axes(plan: Plan) -> str:
+    """NGFF axis names for saving ``plan``'s layer (C first when its channels go as frames)."""
+    axes = plan.axes.lower()
+    if "q" in axes:
+        raise ValueError(
+            f"to save to OME-Zarr, name every axis in 'axes' (T, Z, C, Y, X), not {plan.axes!r}"
+        )
+    if plan.channels_first is not None:
+        axes = "c" + axes.replace("c", "")
+    return axes
 
 
 def worth_showing(category: type[Warning]) -> bool:

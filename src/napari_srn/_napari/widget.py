@@ -15,6 +15,7 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     Label,
+    LineEdit,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -107,6 +108,13 @@ class DeblurWidget(Container):
 
         self.layer = ComboBox(label="image", choices=self._image_layers)
         self.layer.tooltip = "The image layer to deblur"
+        self.axes = LineEdit(label="axes", value="")
+        self.axes.tooltip = (
+            "One letter per dimension of the layer: T time, Z depth, C channels, Y X the image "
+            "(e.g. TYX, ZYX, YXC, CYX). C of 3 or 4 entries is colour (RGB, RGBA: the alpha is "
+            "kept); other channel counts are deblurred one by one as gray images. Guessed from "
+            "the layer; correct it if the guess is wrong"
+        )
         self.model = ComboBox(
             label="model", choices=models, value=s.model if s.model in values else "default"
         )
@@ -154,6 +162,7 @@ class DeblurWidget(Container):
         self.extend(
             [
                 self.layer,
+                self.axes,
                 self.model,
                 self.weights,
                 self.card,
@@ -188,9 +197,11 @@ class DeblurWidget(Container):
         events.inserted.connect(self._watch_layer)
         for layer in self._viewer.layers:
             self._watch_layer(layer)
+        self.layer.changed.connect(self._guess_axes)
         active = self._viewer.layers.selection.active
         if isinstance(active, Image):
             self.layer.value = active
+        self._guess_axes()
         self._refresh()
 
     # ------------------------------------------------------------------ state
@@ -203,6 +214,15 @@ class DeblurWidget(Container):
         layer.events.name.connect(self.reset_choices)
         if isinstance(layer, Image):  # the lazy intensity range follows the contrast limits
             layer.events.contrast_limits.connect(self._refresh)
+
+    def _guess_axes(self, *_: Any) -> None:
+        """Fill the axes field from the chosen layer (its axis labels, rgb flag and shape)."""
+        layer = self.layer.value
+        if layer is None:
+            return
+        info = _logic.layer_info(layer)
+        if info.kind == "image":
+            self.axes.value = _logic.guess_axes(info, getattr(layer, "axis_labels", None))
 
     @property
     def running(self) -> bool:
@@ -246,7 +266,9 @@ class DeblurWidget(Container):
             self.run_button.enabled = False
             return
         try:
-            plan = _logic.make_plan(_logic.layer_info(layer), s, self._save_target())
+            plan = _logic.make_plan(
+                _logic.layer_info(layer), s, self._save_target(), self.axes.value
+            )
         except ValueError as err:
             self.plan.value = str(err)
         else:
@@ -275,12 +297,10 @@ class DeblurWidget(Container):
         settings = self.settings()
         try:
             info = _logic.layer_info(layer)
-            plan = _logic.make_plan(info, settings, self._save_target())
+            plan = _logic.make_plan(info, settings, self._save_target(), self.axes.value)
             kwargs = _logic.deblur_kwargs(settings, plan)
             if plan.save_to:
-                axes = _logic.ngff_axes(
-                    getattr(layer, "axis_labels", None), len(info.shape), info.rgb
-                )
+                axes = _logic.zarr_axes(plan)
         except (ValueError, TypeError) as err:
             show_error(f"Deblur (SRN): {err}")
             return
@@ -292,18 +312,21 @@ class DeblurWidget(Container):
             kwargs["model"] = self.model_object
 
         levels = list(layer.data) if info.multiscale else [layer.data]
+        if plan.channels_first is not None:  # each channel a gray frame: C goes first
+            levels = [_logic.move_axis(level, plan.channels_first, 0) for level in levels]
+        colour = plan.channel_axis is not None
         self._cancel = threading.Event()
         if plan.save_to:
             worker = create_worker(
                 _jobs.zarr_job, levels[0], plan.save_to, self._cancel,
-                axes=axes, rgb=info.rgb, **kwargs,
+                axes=axes, rgb=colour, **kwargs,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
         elif plan.lazy:
             worker = create_worker(
                 _jobs.lazy_job, levels if plan.levels == "each level" else levels[:1],
-                rgb=info.rgb, **kwargs,
+                rgb=colour, **kwargs,
                 _progress={"desc": f"Preparing lazy deblur of {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
@@ -394,8 +417,14 @@ class DeblurWidget(Container):
             return
         kwargs = _logic.result_layer_kwargs(layer, outcome.model, plan)
         data = outcome.data
+        if plan.channels_first is not None:  # C back where the layer has it
+            move = lambda a: _logic.move_axis(a, 0, plan.channels_first)  # noqa: E731
+            data = [move(a) for a in data] if isinstance(data, list) else move(data)
         if isinstance(data, list):
             data = data if kwargs["multiscale"] else data[0]
+        trailing_c = plan.channel_axis is not None or (
+            plan.channels_first is not None and plan.axes.endswith("C")
+        )
         background: list[BackgroundFrames] = []
         relay = None
         if plan.lazy and not plan.save_to:  # frames computed off the main thread, when viewed
@@ -404,7 +433,7 @@ class DeblurWidget(Container):
             background = [
                 BackgroundFrames(
                     level,
-                    frame_ndim=3 if kwargs["rgb"] else 2,
+                    frame_ndim=3 if trailing_c else 2,
                     on_ready=relay.ready.emit,
                     on_error=relay.failed.emit,
                     prefetch=self.prefetch,
