@@ -611,3 +611,48 @@ def test_a_two_channel_image_is_deblurred_channel_by_channel(qtbot, viewer_and_w
     np.testing.assert_array_equal(got, expected)
     widget.axes.value = "YXT"  # a wrong correction: said in the widget's words, no run
     assert "Y and X must be the last two image axes" in widget.plan.value
+
+
+def test_repeated_runs_replace_the_result_and_defaults_can_be_restored(
+    qtbot, viewer_and_widget, rng
+):
+    viewer, widget = viewer_and_widget
+    widget.layer.value = viewer.add_image(rng.random((32, 32), dtype=np.float32), name="img")
+    widget.model_object = tiny_srn(1)
+    for _ in range(2):
+        assert run_and_wait(qtbot, widget) == "added"
+    assert [layer.name for layer in viewer.layers] == ["img", "img (deblurred)"]
+    widget.replace.value = False  # keep both
+    assert run_and_wait(qtbot, widget) == "added"
+    assert len(viewer.layers) == 3
+    widget.tile_size.value, widget.mode.value, widget.save.value = 128, "lazy", True
+    widget.restore_defaults()
+    assert (widget.tile_size.value, widget.mode.value, widget.save.value) == (0, "auto", False)
+    assert widget.replace.value and widget.axes.value == "YX"
+
+
+def test_the_model_line_says_what_the_model_does_in_plain_words(viewer_and_widget):
+    _, widget = viewer_and_widget
+    card = model_card("default")
+    gain = card.metrics["benchmark"]["gain_over_input_db"]
+    assert f"+{gain:.1f} dB over the blurred input" in widget.card.value
+    assert "hover" in widget.card.value and card.description[:40] in widget.card.tooltip
+
+
+def test_overwrite_is_a_checkbox_and_messages_use_the_widgets_words(
+    qtbot, viewer_and_widget, rng, tmp_path
+):
+    viewer, widget = viewer_and_widget
+    image = rng.random((2, 32, 32), dtype=np.float32)
+    widget.layer.value = viewer.add_image(image, name="stack")
+    widget.model_object = tiny_srn(1)
+    widget.save.value, widget.save_path.value = True, tmp_path / "out.zarr"
+    assert not widget.overwrite.native.isHidden()  # shown with the output folder
+    assert run_and_wait(qtbot, widget) == "added"
+    widget.model_object = tiny_srn(1, seed=7)  # another run into the same folder
+    notes = Notes()
+    assert run_and_wait(qtbot, widget) == "failed"
+    message = notes.messages[-1]
+    assert "tick 'replace an existing output'" in message and "overwrite=True" not in message
+    widget.overwrite.value = True
+    assert run_and_wait(qtbot, widget) == "added"

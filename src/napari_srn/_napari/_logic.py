@@ -50,11 +50,13 @@ __all__ = [
     "deblur_kwargs",
     "describe_model",
     "guess_axes",
+    "gui_words",
     "layer_info",
     "load_settings",
     "make_plan",
     "model_choices",
     "move_axis",
+    "quality_line",
     "read_card",
     "result_layer_kwargs",
     "save_settings",
@@ -298,8 +300,46 @@ def describe_model(name_or_path: str | os.PathLike) -> tuple[str, str, bool]:
             f"{name}: PROVISIONAL, not trained weights; do not trust its output (details: hover)"
         )
     else:
-        short = full if len(full) <= 120 else full[:119].rstrip() + "…"
+        short = quality_line(card) or (full if len(full) <= 120 else full[:119].rstrip() + "…")
     return short, full, provisional
+
+
+def quality_line(card: dict[str, Any]) -> str:
+    """The model's measured quality in one plain line ("" when its card has no benchmark)."""
+    bench = (card.get("metrics") or {}).get("benchmark") or {}
+    gain = bench.get("gain_over_input_db")
+    if not isinstance(gain, (int, float)):
+        return ""
+    name = card.get("name") or "this model"
+    if gain < 0.5:
+        verdict = "barely changes most photos"
+    elif gain < 2.0:
+        verdict = "sharpens visibly but modestly; strong blur remains"
+    else:
+        verdict = "removes much of the blur"
+    return (
+        f"{name}: {verdict} (+{gain:.1f} dB over the blurred input on held-out photos; details: "
+        "hover)"
+    )
+
+
+#: Library spellings in messages, and what the widget's user does instead.
+_GUI_WORDS = (
+    ("pass overwrite=True (--overwrite) to replace it", "tick 'replace an existing output'"),
+    ("overwrite=True (--overwrite)", "'replace an existing output'"),
+    ("use device='cpu' or device=None", "choose device cpu or auto"),
+    ("or leave tile_size unset to choose it automatically", "or set tile to 0 (automatic)"),
+    ("use tile_size=", "set tile to "),
+    ("tile_size=", "tile "),
+    ("precision='float32'", "precision float32"),
+)
+
+
+def gui_words(message: str) -> str:
+    """A library message in the widget's words (its controls, not arguments or flags)."""
+    for code, gui in _GUI_WORDS:
+        message = message.replace(code, gui)
+    return message
 
 
 # --------------------------------------------------------------------------- plan

@@ -150,6 +150,18 @@ class DeblurWidget(Container):
         )
         self.save_path = FileEdit(label="output", mode="w", filter="*.zarr")
         self.save_path.tooltip = "The .zarr folder to write (a new one, or this same run's)"
+        self.overwrite = CheckBox(text="replace an existing output", value=False)
+        self.overwrite.tooltip = (
+            "Replace an OME-Zarr output of another run (only once the new one is complete); "
+            "a folder napari-srn did not write is never replaced"
+        )
+        self.replace = CheckBox(text="replace the previous result layer", value=True)
+        self.replace.tooltip = (
+            "Remove this layer's earlier '(deblurred)' result when the new one is added, "
+            "instead of adding '[1]', '[2]', ..."
+        )
+        self.defaults_button = PushButton(text="Restore defaults")
+        self.defaults_button.tooltip = "Set every choice back to its default"
         self.plan = Label(label="")
         self.status = Label(label="", value="")
         self.run_button = PushButton(text="Deblur")
@@ -172,10 +184,13 @@ class DeblurWidget(Container):
                 self.mode,
                 self.save,
                 self.save_path,
+                self.overwrite,
+                self.replace,
                 self.plan,
                 self.status,
                 self.run_button,
                 self.cancel_button,
+                self.defaults_button,
                 self.progress,
             ]
         )
@@ -189,6 +204,7 @@ class DeblurWidget(Container):
         self._closed_watch = _ClosedWatch(self.native, self._on_closed)
         self.run_button.changed.connect(lambda: self.run())
         self.cancel_button.changed.connect(self.cancel)
+        self.defaults_button.changed.connect(self.restore_defaults)
         self.changed.connect(self._refresh)
         events = self._viewer.layers.events
         for event in (events.inserted, events.removed, events.moved):
@@ -214,6 +230,18 @@ class DeblurWidget(Container):
         layer.events.name.connect(self.reset_choices)
         if isinstance(layer, Image):  # the lazy intensity range follows the contrast limits
             layer.events.contrast_limits.connect(self._refresh)
+
+    def restore_defaults(self) -> None:
+        """Every choice back to its default (the remembered settings follow at the next run)."""
+        d = _logic.Settings()
+        self.model.value = d.model
+        self.device.value = d.device if d.device in self.device.choices else "auto"
+        self.tile_size.value = d.tile_size
+        self.mode.value = d.mode
+        self.precision.value = d.precision
+        self.save.value = self.overwrite.value = False
+        self.replace.value = True
+        self._guess_axes()
 
     def _guess_axes(self, *_: Any) -> None:
         """Fill the axes field from the chosen layer (its axis labels, rgb flag and shape)."""
@@ -249,7 +277,7 @@ class DeblurWidget(Container):
         s = self.settings()
         use_file = s.model == _logic.WEIGHTS_FILE
         self.weights.visible = use_file
-        self.save_path.visible = self.save.value
+        self.save_path.visible = self.overwrite.visible = self.save.value
         short, full, provisional = _logic.describe_model(s.weights if use_file else s.model)
         self.card.value, self.card.tooltip = short, full
         self.card.native.setStyleSheet("color: #e0a030;" if provisional else "")
@@ -270,7 +298,7 @@ class DeblurWidget(Container):
                 _logic.layer_info(layer), s, self._save_target(), self.axes.value
             )
         except ValueError as err:
-            self.plan.value = str(err)
+            self.plan.value = _logic.gui_words(str(err))
         else:
             self.plan.value = plan.summary
 
@@ -302,7 +330,7 @@ class DeblurWidget(Container):
             if plan.save_to:
                 axes = _logic.zarr_axes(plan)
         except (ValueError, TypeError) as err:
-            show_error(f"Deblur (SRN): {err}")
+            show_error(f"Deblur (SRN): {_logic.gui_words(str(err))}")
             return
         try:
             _logic.save_settings(settings)
@@ -319,7 +347,7 @@ class DeblurWidget(Container):
         if plan.save_to:
             worker = create_worker(
                 _jobs.zarr_job, levels[0], plan.save_to, self._cancel,
-                axes=axes, rgb=colour, **kwargs,
+                axes=axes, rgb=colour, overwrite=bool(self.overwrite.value), **kwargs,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
@@ -443,8 +471,17 @@ class DeblurWidget(Container):
             data = background if isinstance(data, list) else background[0]
         # added hidden, then shown: a new layer is sliced at frame 0 before the viewer gives it
         # the current position, which would deblur frame 0 of a lazy result for nothing
+        previous = [
+            other
+            for other in self._viewer.layers
+            if other.name == kwargs["name"]
+            or (other.name.startswith(kwargs["name"] + " [") and other.name.endswith("]"))
+        ]
         result = None
         try:
+            if self.replace.value:
+                for other in previous:
+                    self._viewer.layers.remove(other)
             result = self._viewer.add_image(data, **kwargs, visible=False)
             result.visible = True
         except Exception as err:  # a notification, not a traceback, and no half-made layer
@@ -484,12 +521,12 @@ class DeblurWidget(Container):
             show_info(f"Deblur (SRN) cancelled. {err} Run again with the same settings to resume.")
             return
         self.last_outcome = "failed"
-        show_error(f"Deblur (SRN) failed: {err}")
+        show_error(f"Deblur (SRN) failed: {_logic.gui_words(str(err))}")
 
     def _on_warning(self, warning: tuple) -> None:  # warnings.showwarning's arguments
         message, category = warning[:2]
         if _logic.worth_showing(category):
-            show_warning(f"Deblur (SRN): {message}")
+            show_warning(f"Deblur (SRN): {_logic.gui_words(str(message))}")
 
     def _on_aborted(self) -> None:
         self._cancel.set()  # also stops an OME-Zarr writer (napari's own Cancel quits the worker)
