@@ -298,6 +298,7 @@ def test_dask_and_zarr_layers_are_lazy_with_the_contrast_limits_as_range(
         layer_data[:] = data
     viewer.add_image(layer_data, name="stack", contrast_limits=(100, 3500))
     net = widget.model_object = tiny_srn(1)
+    widget.intensity.value = "contrast limits"
     assert "Intensities 100..3500" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
     result = viewer.layers["stack (deblurred)"]
@@ -315,6 +316,7 @@ def test_multiscale_lazily_each_level_or_now_the_full_resolution(qtbot, viewer_a
     pyramid = [full, full[::2, ::2]]
     viewer.add_image(pyramid, name="big", multiscale=True, contrast_limits=(0, 1000))
     net = widget.model_object = tiny_srn(1)
+    widget.intensity.value = "contrast limits"
     assert "each level is deblurred at its own resolution" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
     lazy = viewer.layers["big (deblurred)"]
@@ -327,7 +329,7 @@ def test_multiscale_lazily_each_level_or_now_the_full_resolution(qtbot, viewer_a
             )
 
     widget.layer.value = viewer.layers["big"]
-    widget.mode.value = "compute now"
+    widget.mode.value, widget.intensity.value = "compute now", "auto"
     assert "full-resolution level only" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
     now = viewer.layers[-1]
@@ -375,6 +377,7 @@ def test_an_ome_zarr_pyramid_opened_with_napari_ome_zarr(qtbot, viewer_and_widge
     (layer,) = viewer.open(tmp_path / "in.zarr", plugin="napari-ome-zarr")
     assert layer.multiscale and all(isinstance(level, da.Array) for level in layer.data)
     layer.contrast_limits = (0, 4000)
+    widget.intensity.value = "contrast limits"
     net = widget.model_object = tiny_srn(1)
     assert widget.layer.value is layer and "multiscale (2 levels)" in widget.plan.value
     assert run_and_wait(qtbot, widget) == "added"
@@ -635,8 +638,8 @@ def test_the_model_line_says_what_the_model_does_in_plain_words(viewer_and_widge
     _, widget = viewer_and_widget
     card = model_card("default")
     gain = card.metrics["benchmark"]["gain_over_input_db"]
-    assert f"+{gain:.1f} dB over the blurred input" in widget.card.value
-    assert "hover" in widget.card.value and card.description[:40] in widget.card.tooltip
+    assert f"+{gain:.1f} dB on held-out photos" in widget.card.value
+    assert card.description[:40] in widget.card.tooltip
 
 
 def test_overwrite_is_a_checkbox_and_messages_use_the_widgets_words(
@@ -656,3 +659,22 @@ def test_overwrite_is_a_checkbox_and_messages_use_the_widgets_words(
     assert "tick 'replace an existing output'" in message and "overwrite=True" not in message
     widget.overwrite.value = True
     assert run_and_wait(qtbot, widget) == "added"
+
+
+def test_a_brightening_dask_stack_is_mapped_by_a_range_sampled_over_its_frames(
+    qtbot, viewer_and_widget
+):
+    """Not the contrast limits of the first frame viewed: no later frame is silently clipped."""
+    viewer, widget = viewer_and_widget
+    stack = np.stack([np.full((32, 32), 200 * (t + 1), np.uint16) for t in range(6)])
+    viewer.add_image(
+        da.from_array(stack, chunks=(1, 32, 32)), name="bright", contrast_limits=(0, 300)
+    )
+    net = widget.model_object = tiny_srn(1)
+    assert widget.intensity.value == "auto" and "frames spread over the data" in widget.plan.value
+    assert run_and_wait(qtbot, widget) == "added"
+    result = viewer.layers["bright (deblurred)"]
+    assert result.metadata["napari_srn"]["in_range"] == [200.0, 1200.0]
+    with dask.config.set(scheduler="synchronous"):
+        last = result.data.lazy[5].compute()
+    np.testing.assert_array_equal(last, deblur(stack[5], model=net, in_range=(200, 1200)))

@@ -140,7 +140,8 @@ def test_plan_mode_and_channel_axis(data, rgb, mode, lazy, cax):
     ],
 )
 def test_lazy_intensity_range(data, limits, mode, expected):
-    plan = _logic.make_plan(info_of(data, contrast_limits=limits), Settings(mode=mode))
+    settings = Settings(mode=mode, intensity="auto" if expected is None else "contrast limits")
+    plan = _logic.make_plan(info_of(data, contrast_limits=limits), settings)
     assert plan.in_range == expected
     if expected not in (None, (0.0, 1.0)):
         assert "contrast limits" in plan.summary
@@ -149,7 +150,7 @@ def test_lazy_intensity_range(data, limits, mode, expected):
 def test_multiscale_plan_lazy_each_level_else_full_resolution():
     pyramid = [da.zeros((64, 64), dtype=U16), da.zeros((32, 32), dtype=U16)]
     info = info_of(pyramid, multiscale=True, contrast_limits=(0, 500))
-    lazy = _logic.make_plan(info, Settings())
+    lazy = _logic.make_plan(info, Settings(intensity="contrast limits"))
     assert (lazy.lazy, lazy.levels, lazy.in_range) == (True, "each level", (0.0, 500.0))
     assert "each level is deblurred at its own resolution" in lazy.summary
     now = _logic.make_plan(info, Settings(mode="compute now"))
@@ -160,7 +161,8 @@ def test_multiscale_plan_lazy_each_level_else_full_resolution():
     # a multiscale in-memory pyramid still uses the contrast limits (one range for all levels)
     numpy_pyramid = [np.zeros((64, 64), U16), np.zeros((32, 32), U16)]
     plan = _logic.make_plan(
-        info_of(numpy_pyramid, multiscale=True, contrast_limits=(0, 9)), Settings()
+        info_of(numpy_pyramid, multiscale=True, contrast_limits=(0, 9)),
+        Settings(intensity="contrast limits"),
     )
     assert plan.in_range == (0.0, 9.0)
 
@@ -566,3 +568,16 @@ def test_zarr_job_cancel_leaves_a_resumable_store(tmp_path, rng):
         drain(gen)
     attrs = dict(zarr.open_group(tmp_path / "out.zarr", mode="r").attrs)
     assert attrs["napari_srn"]["status"] == "incomplete"
+
+
+def test_lazy_stacks_sample_their_range_over_frames_by_default():
+    info = info_of(da.zeros((20, 8, 8), dtype=U16), contrast_limits=(100, 200))
+    plan = _logic.make_plan(info, Settings())
+    assert plan.sample_range and plan.in_range is None
+    assert f"min..max of {_logic.SAMPLE_FRAMES} frames spread over the data" in plan.summary
+    full = _logic.make_plan(info, Settings(intensity="data type range"))
+    assert full.in_range == (0.0, 65535.0) and "full uint16 range" in full.summary
+    # a stack that brightens over time: the sampled range covers its last frames too
+    stack = np.stack([np.full((8, 8), 100 * t, U16) for t in range(20)])
+    assert _jobs.sampled_range(da.from_array(stack, chunks=(1, 8, 8)), rgb=False) == (0.0, 1900.0)
+    assert _jobs.sampled_range(stack[:3], rgb=False) == (0.0, 200.0)

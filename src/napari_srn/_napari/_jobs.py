@@ -10,6 +10,7 @@ is re-raised as :class:`JobFailed`, because superqt's generator worker treats a 
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Generator, Sequence
@@ -18,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["JobFailed", "Outcome", "compute_job", "frame_chunks", "lazy_job", "zarr_job"]
+__all__ = [
+    "JobFailed",
+    "Outcome",
+    "compute_job",
+    "frame_chunks",
+    "lazy_job",
+    "sampled_range",
+    "zarr_job",
+]
 
 
 class JobFailed(Exception):
@@ -76,6 +85,24 @@ def _as_dask(level: Any, rgb: bool):
     return da.from_array(level, chunks=frame_chunks(np.shape(level), rgb))
 
 
+def sampled_range(level: Any, rgb: bool, frames: int = 8) -> tuple[float, float]:
+    """The min..max of ``frames`` frames spread evenly over ``level`` (all of them if fewer):
+    a stack's intensity range without reading all of it, nor only the first frame viewed."""
+    import dask
+
+    arr = _as_dask(level, rgb)
+    lead = arr.shape[: -3 if rgb else -2]
+    count = math.prod(lead)
+    picks = np.unique(np.linspace(0, count - 1, min(frames, count)).round().astype(int))
+    parts = [arr[np.unravel_index(int(p), lead)] if lead else arr for p in picks]
+    stats = dask.compute(*[(part.min(), part.max()) for part in parts])
+    low = float(min(lo for lo, _ in stats))
+    high = float(max(hi for _, hi in stats))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("the image contains NaN or infinite values; replace them first")
+    return (low, high) if high > low else (low, low + 1.0)
+
+
 def compute_job(
     data: Any, *, model: Any, device: str | None, **kwargs: Any
 ) -> Generator[Any, None, Outcome]:
@@ -99,13 +126,23 @@ def compute_job(
 
 
 def lazy_job(
-    levels: Sequence[Any], *, rgb: bool, model: Any, device: str | None, **kwargs: Any
+    levels: Sequence[Any],
+    *,
+    rgb: bool,
+    model: Any,
+    device: str | None,
+    sample_range: bool = False,
+    **kwargs: Any,
 ) -> Outcome:
     """Build the lazy result of every level (nothing is computed here, apart from the
-    intensity range of an in-memory array when ``in_range`` is None)."""
+    intensity range: of an in-memory array when ``in_range`` is None, or, with
+    ``sample_range``, from frames spread over the coarsest level)."""
     from napari_srn import deblur
 
     net, meta = _load(model, device, kwargs.get("precision", "auto"))
+    if sample_range:
+        kwargs["in_range"] = sampled_range(levels[-1], rgb)
+        meta["in_range"] = list(kwargs["in_range"])
     out = [deblur(_as_dask(level, rgb), model=net, device=device, **kwargs) for level in levels]
     return Outcome(out, meta)
 
@@ -119,6 +156,7 @@ def zarr_job(
     rgb: bool,
     model: Any,
     device: str | None,
+    sample_range: bool = False,
     **kwargs: Any,
 ) -> Generator[Any, None, Outcome]:
     """Write ``deblur_to_zarr(source, dest)`` yielding its progress; return the store opened
@@ -131,6 +169,9 @@ def zarr_job(
         net, meta = _load(model, device, kwargs.get("precision", "auto"))
     except RuntimeError as err:
         raise _failed(err) from err
+    if sample_range:
+        kwargs["in_range"] = sampled_range(source, rgb)
+        meta["in_range"] = list(kwargs["in_range"])
     steps: queue.SimpleQueue = queue.SimpleQueue()
     box: dict[str, Any] = {}
 

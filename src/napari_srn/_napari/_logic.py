@@ -38,7 +38,9 @@ import numpy as np
 
 __all__ = [
     "DEVICES",
+    "INTENSITY",
     "MODES",
+    "SAMPLE_FRAMES",
     "SETTINGS_ENV",
     "WEIGHTS_FILE",
     "LayerInfo",
@@ -67,6 +69,12 @@ __all__ = [
 ]
 
 MODES = ("auto", "compute now", "lazy")
+#: How intensities map to the model's 0..1: "auto" (uint8 0..255; an in-memory array's own
+#: min..max; for lazy dask/zarr data, the min..max of SAMPLE_FRAMES frames spread over it),
+#: the layer's contrast limits (set them in napari's layer controls to give your own), or the
+#: data type's full range.
+INTENSITY = ("auto", "contrast limits", "data type range")
+SAMPLE_FRAMES = 8
 DEVICES = ("auto", "cpu", "cuda")
 #: napari_srn.inference.precision.PRECISIONS, spelled out here so the widget imports no torch
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -150,6 +158,7 @@ class Settings:
     tile_size: int = 0  # 0: automatic
     mode: str = "auto"
     precision: str = "auto"
+    intensity: str = "auto"  # one of INTENSITY
 
     @classmethod
     def from_dict(cls, data: Any) -> Settings:
@@ -164,6 +173,7 @@ class Settings:
             "tile_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
             "mode": lambda v: v in MODES,
             "precision": lambda v: v in PRECISIONS,
+            "intensity": lambda v: v in INTENSITY,
         }
         for f in fields(cls):
             value = data.get(f.name)
@@ -314,13 +324,10 @@ def quality_line(card: dict[str, Any]) -> str:
     if gain < 0.5:
         verdict = "barely changes most photos"
     elif gain < 2.0:
-        verdict = "sharpens visibly but modestly; strong blur remains"
+        verdict = "sharpens visibly but modestly"
     else:
         verdict = "removes much of the blur"
-    return (
-        f"{name}: {verdict} (+{gain:.1f} dB over the blurred input on held-out photos; details: "
-        "hover)"
-    )
+    return f"{name}: {verdict} (+{gain:.1f} dB on held-out photos)"
 
 
 #: Library spellings in messages, and what the widget's user does instead.
@@ -357,11 +364,21 @@ class Plan:
     summary: str  # shown in the widget
     axes: str = ""  # the layer's axes (T, Z, C, Y, X), as checked
     channels_first: int | None = None  # a C axis whose channels are deblurred as grey frames
+    sample_range: bool = False  # in_range is found by the job, from SAMPLE_FRAMES frames
 
 
-def _lazy_in_range(info: LayerInfo) -> tuple[float, float] | None:
-    if info.dtype == np.uint8 or (info.backing == "numpy" and not info.multiscale):
-        return None  # deblur's own rule: 0..255, or the in-memory array's min..max
+def _lazy_in_range(info: LayerInfo, intensity: str = "auto") -> tuple[float, float] | str | None:
+    """The intensity range for lazy or saved work: a pair, None (deblur's own rule) or
+    ``"sample"`` (the job samples frames)."""
+    if intensity == "data type range":
+        if info.dtype.kind in "ui":
+            limits = np.iinfo(info.dtype)
+            return (float(limits.min), float(limits.max))
+        return (0.0, 1.0)
+    if intensity == "auto":
+        if info.dtype == np.uint8 or (info.backing == "numpy" and not info.multiscale):
+            return None  # deblur's own rule: 0..255, or the in-memory array's min..max
+        return "sample"
     low, high = info.contrast_limits
     if info.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
         return (0.0, 1.0)
@@ -448,7 +465,14 @@ def make_plan(
     save = str(save_to) if save_to not in (None, "") else None
     if save is not None and not save.rstrip("/\\").endswith(".zarr"):
         raise ValueError(f"the OME-Zarr output must be a folder name ending in .zarr, got {save!r}")
-    in_range = _lazy_in_range(info) if (lazy or save) else None
+    if settings.intensity not in INTENSITY:
+        raise ValueError(f"intensity must be one of {INTENSITY}, got {settings.intensity!r}")
+    in_range = _lazy_in_range(info, settings.intensity) if (lazy or save) else None
+    if not (lazy or save) and settings.intensity != "auto":
+        in_range = _lazy_in_range(info, settings.intensity)
+    sample = in_range == "sample"
+    if sample:
+        in_range = None
     if info.multiscale:
         levels = "each level" if lazy and not save else "full resolution"
     else:
@@ -485,14 +509,26 @@ def make_plan(
         lines.append("Compute now: in the background, with progress and Cancel.")
         if info.multiscale:
             lines.append("Multiscale: the full-resolution level only.")
-    if in_range is not None:
+    source = {
+        "contrast limits": "the layer's contrast limits",
+        "data type range": f"the full {info.dtype} range",
+    }.get(settings.intensity, "the layer's contrast limits")
+    if sample:
+        lines.append(
+            f"Intensities: the min..max of {SAMPLE_FRAMES} frames spread over the data (found "
+            "when you run, recorded in the result's metadata) map to the model's 0..1; values "
+            "beyond them are clipped. Choose 'contrast limits' to give your own."
+        )
+    elif in_range is not None:
         lines.append(
             f"Intensities {_fmt(in_range[0])}..{_fmt(in_range[1])} map to the model's 0..1 "
-            "(the layer's contrast limits; brighter or darker values are clipped)."
+            f"({source}; brighter or darker values are clipped)."
             if in_range != (0.0, 1.0)
             else "Intensities 0..1 are used as they are."
         )
-    return Plan(lazy, channel_axis, in_range, levels, save, " ".join(lines), axes, channels_first)
+    return Plan(
+        lazy, channel_axis, in_range, levels, save, " ".join(lines), axes, channels_first, sample
+    )
 
 
 def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
@@ -567,7 +603,9 @@ def result_layer_kwargs(layer: Any, model_meta: dict[str, Any], plan: Plan) -> d
         "source_layer": info.name,
         "mode": "lazy" if plan.lazy else "compute now",
         "levels": plan.levels,
-        "in_range": None if plan.in_range is None else list(plan.in_range),
+        # a range the job sampled comes with the model's record; a planned one from the plan
+        "in_range": model_meta.get("in_range")
+        or (None if plan.in_range is None else list(plan.in_range)),
         "saved_to": plan.save_to,
     }
     kwargs: dict[str, Any] = {

@@ -138,6 +138,13 @@ class DeblurWidget(Container):
             "visually identical), float32 elsewhere; float32: the reference result; "
             "float16: GPUs only"
         )
+        self.intensity = ComboBox(label="intensities", choices=_logic.INTENSITY, value=s.intensity)
+        self.intensity.tooltip = (
+            "Which values map to the model's 0..1 (others are clipped). auto: 0..255 for 8 bit, "
+            "the image's own min..max in memory, and for dask/zarr stacks the min..max of "
+            f"{_logic.SAMPLE_FRAMES} frames spread over the stack; contrast limits: the layer's "
+            "(set them in the layer controls to give your own); data type range: e.g. 0..65535"
+        )
         self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
         self.mode.tooltip = (
             "auto: compute a single in-memory image now; stacks, dask/zarr and multiscale "
@@ -181,6 +188,7 @@ class DeblurWidget(Container):
                 self.device,
                 self.tile_size,
                 self.precision,
+                self.intensity,
                 self.mode,
                 self.save,
                 self.save_path,
@@ -239,6 +247,7 @@ class DeblurWidget(Container):
         self.tile_size.value = d.tile_size
         self.mode.value = d.mode
         self.precision.value = d.precision
+        self.intensity.value = d.intensity
         self.save.value = self.overwrite.value = False
         self.replace.value = True
         self._guess_axes()
@@ -267,6 +276,7 @@ class DeblurWidget(Container):
             tile_size=int(self.tile_size.value),
             mode=self.mode.value,
             precision=self.precision.value,
+            intensity=self.intensity.value,
         )
 
     def _save_target(self) -> str | None:
@@ -347,14 +357,15 @@ class DeblurWidget(Container):
         if plan.save_to:
             worker = create_worker(
                 _jobs.zarr_job, levels[0], plan.save_to, self._cancel,
-                axes=axes, rgb=colour, overwrite=bool(self.overwrite.value), **kwargs,
+                axes=axes, rgb=colour, overwrite=bool(self.overwrite.value),
+                sample_range=plan.sample_range, **kwargs,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
         elif plan.lazy:
             worker = create_worker(
                 _jobs.lazy_job, levels if plan.levels == "each level" else levels[:1],
-                rgb=colour, **kwargs,
+                rgb=colour, sample_range=plan.sample_range, **kwargs,
                 _progress={"desc": f"Preparing lazy deblur of {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
