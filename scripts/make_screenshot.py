@@ -1,6 +1,6 @@
 """Screenshot of napari with the Deblur (SRN) widget: docs/images/napari_widget.png.
 
-Opens napari, loads the sample (File > Open Sample > napari-srn > Blurred photo), docks the
+Opens napari, loads the sample (File > Open Sample > Blurred photo (napari-srn)), docks the
 widget through the plugin manifest, runs it (compute now, on the CPU, with the bundled default
 model) and saves the whole window with the input and the result side by side (grid mode).
 
@@ -29,7 +29,7 @@ def main(out: Path = OUT) -> Path:
     from qtpy.QtWidgets import QApplication
 
     viewer = napari.Viewer(title="napari-srn", show=True)
-    viewer.window.resize(1500, 820)
+    viewer.window.resize(1500, 960)
     (sample,) = viewer.open_sample("napari-srn", "blurred_photo")
     _, widget = viewer.window.add_plugin_dock_widget("napari-srn", "Deblur (SRN)")
     widget.device.value = "cpu"
