@@ -32,6 +32,20 @@ class Flaky(SRN):
         return super().level(x, prev, state)
 
 
+def flaky(seed: int = 0) -> Flaky:
+    """tiny_srn(seed=seed) as a Flaky network (same weights)."""
+    net = Flaky(tiny_srn(seed=seed).config)
+    net.load_state_dict(tiny_srn(seed=seed).state_dict())
+    return net
+
+
+def assert_same_result(a, b) -> None:
+    """Two stores hold the same full-resolution result, to the byte."""
+    np.testing.assert_array_equal(
+        zarr.open_array(str(a / "0"))[:], zarr.open_array(str(b / "0"))[:]
+    )
+
+
 @pytest.fixture
 def stack(tmp_path, rng):
     image = rng.integers(0, 256, (2, 100, 140, 3), dtype=np.uint8)
@@ -333,8 +347,7 @@ def test_one_writer_per_destination_and_a_stale_lock_is_taken_over(tmp_path, sta
 
 def test_resume_redoes_a_damaged_or_lost_finished_chunk(tmp_path, stack):
     _, src = stack
-    net = Flaky(tiny_srn().config)
-    net.load_state_dict(tiny_srn().state_dict())
+    net = flaky()
     whole = deblur_to_zarr(src, tmp_path / "whole.zarr", model=net, **ARGS)
     per_run, net.calls = net.calls, 0
     net.fail_after = per_run - 2  # dies near the end: most of dest/0 is written and marked
@@ -349,10 +362,7 @@ def test_resume_redoes_a_damaged_or_lost_finished_chunk(tmp_path, stack):
     chunks[0].write_bytes(bytes(data))
     chunks[1].unlink()  # and a finished chunk lost (it would read back as zeros)
     net.fail_after = None
-    deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
-    np.testing.assert_array_equal(
-        zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
-    )
+    assert_same_result(deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS), whole)
 
 
 def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp_path, stack):
@@ -362,8 +372,7 @@ def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp
     dest = tmp_path / "out.zarr"
     deblur_to_zarr(src, dest, model=tiny_srn(), **ARGS)
     old = zarr.open_array(str(dest / "0"))[:]
-    net = Flaky(tiny_srn(seed=9).config)
-    net.load_state_dict(tiny_srn(seed=9).state_dict())
+    net = flaky(seed=9)
     net.fail_after = 3
     with pytest.raises(RuntimeError, match="injected failure"):
         deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)
@@ -397,8 +406,7 @@ def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp
 
 def test_a_damaged_work_folder_is_rebuilt(tmp_path, stack):
     _, src = stack
-    net = Flaky(tiny_srn().config)
-    net.load_state_dict(tiny_srn().state_dict())
+    net = flaky()
     whole = deblur_to_zarr(src, tmp_path / "whole.zarr", model=net, **ARGS)
     per_run, net.calls = net.calls, 0
     net.fail_after = per_run // 2
@@ -412,16 +420,12 @@ def test_a_damaged_work_folder_is_rebuilt(tmp_path, stack):
         chunk.write_bytes(b"\0" * 7)  # and its chunks
         break
     net.fail_after = None
-    deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
-    np.testing.assert_array_equal(
-        zarr.open_array(str(tmp_path / "r.zarr" / "0"))[:], zarr.open_array(str(whole / "0"))[:]
-    )
+    assert_same_result(deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS), whole)
 
 
 def test_a_source_rewritten_at_the_same_path_is_not_resumed(tmp_path, stack):
     image, src = stack
-    net = Flaky(tiny_srn().config)
-    net.load_state_dict(tiny_srn().state_dict())
+    net = flaky()
     net.fail_after = 3
     with pytest.raises(RuntimeError, match="injected failure"):
         deblur_to_zarr(src, tmp_path / "r.zarr", model=net, **ARGS)
