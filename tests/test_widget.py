@@ -614,6 +614,9 @@ def test_a_two_channel_image_is_deblurred_channel_by_channel(qtbot, viewer_and_w
     np.testing.assert_array_equal(got, expected)
     widget.axes.value = "YXT"  # a wrong correction: said in the widget's words, no run
     assert "Y and X must be the last two image axes" in widget.plan.value
+    assert not widget.run_button.enabled
+    widget.axes.value = "YXC"
+    assert widget.run_button.enabled
 
 
 def test_repeated_runs_replace_the_result_and_defaults_can_be_restored(

@@ -309,6 +309,7 @@ class DeblurWidget(Container):
             )
         except ValueError as err:
             self.plan.value = _logic.gui_words(str(err))
+            self.run_button.enabled = False  # the line says what to change
         else:
             self.plan.value = plan.summary
 
@@ -529,7 +530,8 @@ class DeblurWidget(Container):
     def _on_errored(self, err: BaseException) -> None:
         if type(err).__name__ == "Cancelled":  # napari_srn.Cancelled, from the OME-Zarr writer
             self.last_outcome = "cancelled"
-            show_info(f"Deblur (SRN) cancelled. {err} Run again with the same settings to resume.")
+            # the way on first: a notification may cut a long message
+            show_info(f"Deblur (SRN) cancelled: run again with the same settings to resume. {err}")
             return
         self.last_outcome = "failed"
         show_error(f"Deblur (SRN) failed: {_logic.gui_words(str(err))}")
@@ -542,12 +544,13 @@ class DeblurWidget(Container):
     def _on_aborted(self) -> None:
         self._cancel.set()  # also stops an OME-Zarr writer (napari's own Cancel quits the worker)
         self.last_outcome = "cancelled"
-        resume = (
-            f" {self._saving} is incomplete: run again with the same settings to resume."
-            if self._saving
-            else ""
-        )
-        show_info(f"Deblur (SRN) cancelled; no layer was added.{resume}")
+        if self._saving:  # the way on first: a notification may cut a long message
+            show_info(
+                "Deblur (SRN) cancelled: run again with the same settings to resume "
+                f"{self._saving} (incomplete); no layer was added."
+            )
+        else:
+            show_info("Deblur (SRN) cancelled; no layer was added.")
 
     def _on_finished(self) -> None:
         self.worker = None
