@@ -21,7 +21,8 @@ import pytest
 DIST_NAME = "napari-srn"
 SAMPLE_COMMAND = "napari-srn.make_sample_data"
 SAMPLE_KEY = "blurred_photo"
-SAMPLE_NAME = "Blurred photo (napari-srn)"
+SAMPLE_NAME = "Blurred photo (napari-srn)"  # the layer
+SAMPLE_MENU = "Blurred photo"  # the manifest's display name: napari adds " (napari-srn)"
 REPO = Path(__file__).resolve().parents[1]
 
 # top-level modules that only the napari layer (napari_srn._napari) may import
@@ -94,7 +95,7 @@ def _check_sample_contribution(manifest) -> None:
     assert commands[SAMPLE_COMMAND].python_name == "napari_srn._napari.sample:make_sample_data"
     samples = manifest.contributions.sample_data or []
     assert [(s.key, s.display_name, s.command) for s in samples] == [
-        (SAMPLE_KEY, SAMPLE_NAME, SAMPLE_COMMAND)
+        (SAMPLE_KEY, SAMPLE_MENU, SAMPLE_COMMAND)
     ]
 
 
