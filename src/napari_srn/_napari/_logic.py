@@ -28,13 +28,13 @@ import json
 import math
 import os
 import shutil
-import struct
 from dataclasses import asdict, dataclass, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..model import registry
 
 __all__ = [
     "DEVICES",
@@ -216,8 +216,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
 
 
 def _registry() -> dict[str, Any]:
-    text = (resources.files("napari_srn") / "model" / "weights" / "registry.json").read_text()
-    return json.loads(text)
+    return registry.registry()
 
 
 def model_choices() -> list[tuple[str, str]]:
@@ -245,46 +244,13 @@ def usable_devices() -> tuple[str, ...]:
 def bundled_models() -> list[str]:
     """Names of the bundled models, ``"default"`` first (as ``napari_srn.list_models()``,
     read from the registry without importing torch)."""
-    return ["default", *sorted(_registry()["models"])]
-
-
-def _model_path(name_or_path: str | os.PathLike) -> Path:
-    reg = _registry()
-    name = reg["default"] if str(name_or_path) == "default" else str(name_or_path)
-    if name in reg["models"]:
-        return Path(
-            str(resources.files("napari_srn") / "model" / "weights" / reg["models"][name]["file"])
-        )
-    return Path(name_or_path).expanduser()
+    return registry.list_models()
 
 
 def read_card(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """The model card stored in a bundled model or a napari-srn ``.safetensors`` file.
-
-    Reads only the file's JSON header (no torch, no tensors), so the widget can show what a
-    model is before anything is loaded. Raises FileNotFoundError or ValueError.
-    """
-    path = _model_path(name_or_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
-    try:
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            if size > 100_000_000:
-                raise ValueError("header too large")
-            header = json.loads(f.read(size))
-        meta = header.get("__metadata__") or {}
-        card = json.loads(meta["card"]) if meta.get("format") == "napari-srn" else None
-    except (OSError, ValueError, KeyError, struct.error, AttributeError) as err:
-        raise ValueError(
-            f"{str(path)!r} is not a readable napari-srn weights file ({err})"
-        ) from err
-    if not isinstance(card, dict):
-        raise ValueError(
-            f"{str(path)!r} is not a napari-srn weights file (save models with "
-            "napari_srn.save_model or napari-srn train)"
-        )
-    return card
+    """The model card of a bundled model or a napari-srn ``.safetensors`` file, from the file's
+    JSON header (no torch, no tensors): the widget shows what a model is before loading it."""
+    return registry.read_card(name_or_path)
 
 
 def describe_model(name_or_path: str | os.PathLike) -> tuple[str, str, bool]:

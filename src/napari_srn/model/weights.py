@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from . import registry
 from .config import SRNConfig
 from .srn import SRN
 
@@ -42,7 +42,7 @@ __all__ = [
     "sha256_of",
 ]
 
-FORMAT = "napari-srn"
+FORMAT = registry.FORMAT
 FORMAT_VERSION = "1"
 
 
@@ -70,14 +70,12 @@ class ModelCard:
 
 
 def _registry() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("weights/registry.json").read_text()
-    return json.loads(text)
+    return registry.registry()
 
 
 def list_models() -> list[str]:
     """Names of the weights bundled with napari-srn (``"default"`` is an alias of one)."""
-    reg = _registry()
-    return ["default", *sorted(reg["models"])]
+    return registry.list_models(_registry())
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -120,21 +118,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 def _resolve(name_or_path: str | os.PathLike) -> tuple[Path, str | None, str]:
     """Return (file, expected sha256 or None, display name)."""
-    reg = _registry()
-    name = str(name_or_path)
-    if name == "default":
-        name = reg["default"]
-    if name in reg["models"]:
-        entry = reg["models"][name]
-        path = Path(str(resources.files(__package__).joinpath("weights", entry["file"])))
-        return path, entry["sha256"], name
-    path = Path(name_or_path).expanduser()
-    if path.suffix != ".safetensors" and not path.exists():
-        raise ValueError(
-            f"model {str(name_or_path)!r} is neither a bundled model ({list_models()}) nor an "
-            "existing .safetensors file"
-        )
-    return path, None, path.stem
+    return registry.resolve(name_or_path, _registry())
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
