@@ -79,8 +79,9 @@ def frame_chunks(shape: Sequence[int], rgb: bool) -> tuple[int, ...]:
 def _as_dask(level: Any, rgb: bool):
     import dask.array as da
 
-    module = (level.__class__.__module__ or "").split(".")[0]
-    if module in ("dask", "zarr"):
+    from napari_srn.io.zarr import backing
+
+    if backing(level) in ("dask", "zarr"):
         return level  # deblur opens these lazily itself
     return da.from_array(level, chunks=frame_chunks(np.shape(level), rgb))
 

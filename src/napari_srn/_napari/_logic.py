@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.zarr import backing
 from ..model import registry
 
 __all__ = [
@@ -114,8 +115,7 @@ def layer_info(layer: Any) -> LayerInfo:
     multiscale = bool(getattr(layer, "multiscale", False))
     data = layer.data
     level0 = data[0] if multiscale else data
-    module = (level0.__class__.__module__ or "").split(".")[0]
-    backing = module if module in ("numpy", "dask", "zarr") else "other"
+    held_by = backing(level0)
     limits = getattr(layer, "contrast_limits", None) or (0.0, 1.0)
     return LayerInfo(
         name=str(layer.name),
@@ -125,7 +125,7 @@ def layer_info(layer: Any) -> LayerInfo:
         rgb=bool(getattr(layer, "rgb", False)),
         multiscale=multiscale,
         n_levels=len(data) if multiscale else 1,
-        backing=backing,
+        backing=held_by,
         contrast_limits=(float(limits[0]), float(limits[1])),
     )
 
@@ -519,7 +519,7 @@ def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
 
 def move_axis(data: Any, source: int, destination: int) -> Any:
     """``np.moveaxis`` for numpy and dask data; zarr arrays are opened with dask first (lazy)."""
-    module = (data.__class__.__module__ or "").split(".")[0]
+    module = backing(data)
     if module == "zarr":
         import dask.array as da
 

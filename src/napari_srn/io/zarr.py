@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["is_lazy_source", "open_lazy"]
+__all__ = ["backing", "is_lazy_source", "open_lazy"]
+
+
+def backing(data: object) -> str:
+    """What holds ``data``: ``"dask"``, ``"zarr"``, ``"numpy"`` or ``"other"``, from its class's
+    package (no import of dask or zarr; a proxy's class is used, not ``type()``)."""
+    module = (getattr(data.__class__, "__module__", "") or "").split(".")[0]
+    return module if module in ("dask", "zarr", "numpy") else "other"
 
 
 def is_lazy_source(image: object) -> bool:
     """True for dask arrays, zarr arrays/groups, and paths (str or PathLike) to zarr stores."""
-    if isinstance(image, (str, os.PathLike)):
-        return True
-    module = type(image).__module__
-    return module.startswith(("dask.", "zarr."))
+    return isinstance(image, (str, os.PathLike)) or backing(image) in ("dask", "zarr")
 
 
 def open_lazy(source: object):
