@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
+from ._progress import reporter
 from ._validate import check_dtype_and_shape, check_image
 from .inference.eager import Progress, run_frames
 from .inference.plan import ModelLike, auto_tile_size, make_plan
@@ -149,21 +150,10 @@ def deblur(
         in_range=in_range,
         precision=precision,
     )
-    bar = None
-    try:
+    with reporter(progress, desc="deblur", unit="tile", min_total=1, leave=False) as report:
         while True:
             try:
                 step = next(gen)
             except StopIteration as stop:
                 return stop.value
-            if callable(progress):
-                progress(step.done, step.total)
-            elif progress and step.total > 1:
-                if bar is None:
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=step.total, desc="deblur", unit="tile", leave=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            report(step)

@@ -14,8 +14,8 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._progress import reporter
 from ._validate import check_dtype_and_shape, normalize_channel_axis
-from .inference.eager import Progress
 from .io.ome_zarr import NGFF_ORDER, Cancelled, OmeZarrSink, ngff_axes
 
 __all__ = ["Cancelled", "deblur_to_zarr"]
@@ -183,22 +183,8 @@ def deblur_to_zarr(
             tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, final.chunks, strict=True))
         )
 
-        bar = None
-        if callable(progress):
-            report = lambda p: progress(p.done, p.total)  # noqa: E731
-        elif progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(desc="deblur to zarr", unit="chunk")
-
-            def report(p: Progress) -> None:
-                bar.total = p.total
-                bar.n = p.done
-                bar.refresh()
-        else:
-            report = lambda p: None  # noqa: E731
         threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
-        try:
+        with reporter(progress, desc="deblur to zarr", unit="chunk") as report:
             sink.write(
                 final,
                 out_axes,
@@ -207,7 +193,4 @@ def deblur_to_zarr(
                 cancel=cancel,
                 batch=batch_size or max(2, 2 * threads),
             )
-        finally:
-            if bar is not None:
-                bar.close()
     return dest

@@ -1,0 +1,43 @@
+"""The ``progress=`` argument of deblur and deblur_to_zarr, in one place: False, True (a tqdm
+bar on stderr) or a callable ``(done, total)``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["reporter"]
+
+
+@contextlib.contextmanager
+def reporter(
+    progress: bool | Callable[[int, int], object],
+    *,
+    desc: str,
+    unit: str,
+    min_total: int = 0,
+    leave: bool = True,
+) -> Iterator[Callable[[Any], None]]:
+    """A function of a :class:`~napari_srn.Progress` that calls ``progress(done, total)``, or
+    draws a tqdm bar (only once the total exceeds ``min_total``), or does nothing; the bar is
+    closed when the block ends."""
+    bar = None
+
+    def report(step: Any) -> None:
+        nonlocal bar
+        if callable(progress):
+            progress(step.done, step.total)
+        elif progress and step.total > min_total:
+            if bar is None:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=step.total, desc=desc, unit=unit, leave=leave)
+            bar.total, bar.n = step.total, step.done
+            bar.refresh()
+
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.close()
