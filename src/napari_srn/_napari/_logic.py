@@ -28,7 +28,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ __all__ = [
     "check_axes",
     "check_layer",
     "deblur_kwargs",
+    "decide",
+    "describe",
     "describe_model",
     "guess_axes",
     "gui_words",
@@ -331,6 +333,7 @@ class Plan:
     axes: str = ""  # the layer's axes (T, Z, C, Y, X), as checked
     channels_first: int | None = None  # a C axis whose channels are deblurred as grey frames
     sample_range: bool = False  # in_range is found by the job, from SAMPLE_FRAMES frames
+    frames: int = 1  # 2-D frames deblurred (channels deblurred as gray images count)
 
 
 def _lazy_in_range(info: LayerInfo, intensity: str = "auto") -> tuple[float, float] | str | None:
@@ -414,14 +417,26 @@ def make_plan(
     save_to: str | os.PathLike | None = None,
     axes: str | None = None,
 ) -> Plan:
-    """Decide compute-now or lazy, the channel axis and the intensity range (see module doc).
-    ``axes`` (default: :func:`guess_axes`) names the layer's dimensions."""
+    """Decide what a run does (:func:`decide`), and say it (:func:`describe`)."""
+    plan = decide(info, settings, save_to, axes)
+    return replace(plan, summary=describe(info, settings, plan))
+
+
+def decide(
+    info: LayerInfo,
+    settings: Settings,
+    save_to: str | os.PathLike | None = None,
+    axes: str | None = None,
+) -> Plan:
+    """Compute-now or lazy, the channel axis, the levels and the intensity range (see the module
+    doc); ``axes`` (default: :func:`guess_axes`) names the layer's dimensions. The summary is
+    left empty: :func:`describe` writes it."""
     check_layer(info)
     axes = guess_axes(info) if axes is None else str(axes).strip().upper()
     channel_axis, channels_first = check_axes(axes, info)
-    frames = math.prod(
-        n for a, n in zip(axes, info.shape, strict=True) if a not in "YX" and a != "C"
-    ) * (info.shape[channels_first] if channels_first is not None else 1)
+    frames = math.prod(n for a, n in zip(axes, info.shape, strict=True) if a not in "YXC")
+    if channels_first is not None:
+        frames *= info.shape[channels_first]
     if settings.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
     if settings.mode == "auto":
@@ -433,40 +448,53 @@ def make_plan(
         raise ValueError(f"the OME-Zarr output must be a folder name ending in .zarr, got {save!r}")
     if settings.intensity not in INTENSITY:
         raise ValueError(f"intensity must be one of {INTENSITY}, got {settings.intensity!r}")
-    in_range = _lazy_in_range(info, settings.intensity) if (lazy or save) else None
-    if not (lazy or save) and settings.intensity != "auto":
-        in_range = _lazy_in_range(info, settings.intensity)
+    # compute now on in-memory data with "auto" uses deblur's own rule (the exact min..max)
+    explicit = lazy or save or settings.intensity != "auto"
+    in_range = _lazy_in_range(info, settings.intensity) if explicit else None
     sample = in_range == "sample"
-    if sample:
-        in_range = None
     if info.multiscale:
         levels = "each level" if lazy and not save else "full resolution"
     else:
         levels = "single"
+    return Plan(
+        lazy,
+        channel_axis,
+        None if sample else in_range,  # type: ignore[arg-type]
+        levels,
+        save,
+        "",
+        axes,
+        channels_first,
+        sample,
+        frames,
+    )
 
-    if channel_axis is not None:
+
+def describe(info: LayerInfo, settings: Settings, plan: Plan) -> str:
+    """The widget's summary line for ``plan``: what the layer is and what a run will do."""
+    if plan.channel_axis is not None:
         layout = "RGB" if info.shape[-1] == 3 else "RGBA"
     else:
         layout = "gray"
     shape = "x".join(str(n) for n in info.shape)
-    what = f"{layout} {info.dtype} {shape} ({axes})"
-    if frames > 1:
-        what += f" ({frames} frames)"
-    if channels_first is not None:
-        what += f", {info.shape[channels_first]} channels each deblurred as a gray image"
+    what = f"{layout} {info.dtype} {shape} ({plan.axes})"
+    if plan.frames > 1:
+        what += f" ({plan.frames} frames)"
+    if plan.channels_first is not None:
+        what += f", {info.shape[plan.channels_first]} channels each deblurred as a gray image"
     if info.multiscale:
         what += f", multiscale ({info.n_levels} levels)"
     if info.backing in ("dask", "zarr"):
         what += f", {info.backing}-backed"
     lines = [what + "."]
-    if save:
+    if plan.save_to:
         lines.append(
-            f"Writes {save} (OME-Zarr, full resolution, resumable) with progress and Cancel, "
-            "then shows it from disk."
+            f"Writes {plan.save_to} (OME-Zarr, full resolution, resumable) with progress and "
+            "Cancel, then shows it from disk."
         )
-    elif lazy:
+    elif plan.lazy:
         lines.append("Lazy: adds a result layer at once; a frame is deblurred when you view it.")
-        if levels == "each level":
+        if plan.levels == "each level":
             lines.append(
                 "Multiscale: each level is deblurred at its own resolution (zoomed in you see "
                 "the full-resolution result; coarser levels are an overview)."
@@ -479,22 +507,21 @@ def make_plan(
         "contrast limits": "the layer's contrast limits",
         "data type range": f"the full {info.dtype} range",
     }.get(settings.intensity, "the layer's contrast limits")
-    if sample:
+    if plan.sample_range:
         lines.append(
             f"Intensities: the min..max of {SAMPLE_FRAMES} frames spread over the data (found "
             "when you run, recorded in the result's metadata) map to the model's 0..1; values "
             "beyond them are clipped. Choose 'contrast limits' to give your own."
         )
-    elif in_range is not None:
+    elif plan.in_range is not None:
+        low, high = plan.in_range
         lines.append(
-            f"Intensities {_fmt(in_range[0])}..{_fmt(in_range[1])} map to the model's 0..1 "
+            f"Intensities {_fmt(low)}..{_fmt(high)} map to the model's 0..1 "
             f"({source}; brighter or darker values are clipped)."
-            if in_range != (0.0, 1.0)
+            if plan.in_range != (0.0, 1.0)
             else "Intensities 0..1 are used as they are."
         )
-    return Plan(
-        lazy, channel_axis, in_range, levels, save, " ".join(lines), axes, channels_first, sample
-    )
+    return " ".join(lines)
 
 
 def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
