@@ -24,67 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            line = next(line for line in f if line.startswith("flags"))
-        return set(line.split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
-def _cpu_field(name: str) -> str | None:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith(name))
-    except (OSError, StopIteration):
-        return None
-
-
-def cpu_peak_tflops() -> dict[str, float] | None:
-    """Estimated peak TFLOP/s of the usable cores for float32 and bfloat16 (module docstring)."""
-    mhz = _cpu_field("cpu MHz")
-    if mhz is None:
-        return None
-    flags = _cpu_flags()
-    amd = _cpu_field("vendor_id") == "AuthenticAMD"
-    if "avx512f" in flags:
-        fp32 = 32 if amd else 64
-    elif "avx2" in flags and "fma" in flags:
-        fp32 = 32
-    else:
-        fp32 = 8
-    if "amx_bf16" in flags:
-        bf16 = 1024
-    elif "avx512_bf16" in flags:
-        bf16 = 2 * fp32
-    else:
-        bf16 = fp32
-    cores = len(os.sched_getaffinity(0))
-    hz = float(mhz) * 1e6
-    return {"float32": cores * hz * fp32 / 1e12, "bfloat16": cores * hz * bf16 / 1e12}
-
-
-def _machine() -> str:
-    cpu = _cpu_field("model name") or platform.processor() or "unknown CPU"
-    flags = _cpu_flags()
-    isa = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags]
-    import torch
-
-    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return (
-        f"{cpu} ({', '.join(isa) or 'no AVX2'}), {len(os.sched_getaffinity(0))} cores{gpu}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"Python {platform.python_version()}"
-    )
+from napari_srn.inference.machine import cpu_peak_tflops, describe_machine
 
 
 def _image(size: int):
@@ -219,7 +164,7 @@ def main() -> None:
     args = p.parse_args()
     if args.mode:
         return _child(args)
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     if args.calibrate:
         return _calibrate(args)
     import tempfile

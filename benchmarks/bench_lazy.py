@@ -113,10 +113,9 @@ def main() -> None:
     args = p.parse_args()
     if args.mode:
         return _child(args)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_deblur import _machine
+    from napari_srn.inference.machine import describe_machine
 
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     print(
         f"model: gray SRN, width {args.width}, 1 ResBlock per stage, 3 scales; "
         "input uint8 zarr, chunks 1024; automatic tiles; threaded dask scheduler"

@@ -111,3 +111,12 @@ def test_the_cpu_tile_stays_near_the_last_level_cache(monkeypatch, tmp_path):
         assert auto_tile_size(net, cpu, precision="bfloat16") == plan.CPU_TILE_CAP
     monkeypatch.setattr(plan, "last_level_cache_bytes", lambda: 1 << 20)  # a tiny cache
     assert auto_tile_size(net, cpu, precision="float32") == plan.CPU_TILE_MIN
+
+
+def test_the_machine_is_described_for_benchmarks_and_notes():
+    from napari_srn.inference.machine import cpu_peak_tflops, describe_machine
+
+    text = describe_machine()
+    assert "cores" in text and f"torch {torch.__version__}" in text
+    peak = cpu_peak_tflops()
+    assert peak is None or 0 < peak["float32"] <= peak["bfloat16"]
