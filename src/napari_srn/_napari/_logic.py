@@ -457,16 +457,16 @@ def decide(
     else:
         levels = "single"
     return Plan(
-        lazy,
-        channel_axis,
-        None if sample else in_range,  # type: ignore[arg-type]
-        levels,
-        save,
-        "",
-        axes,
-        channels_first,
-        sample,
-        frames,
+        lazy=lazy,
+        channel_axis=channel_axis,
+        in_range=None if sample else in_range,  # type: ignore[arg-type]
+        levels=levels,
+        save_to=save,
+        summary="",
+        axes=axes,
+        channels_first=channels_first,
+        sample_range=sample,
+        frames=frames,
     )
 
 

@@ -256,24 +256,28 @@ def make_plan(
     model_channels = getattr(net, "in_channels", None)
     groups = channel_groups(colour.shape[-3], model_channels, cax)
     rng = intensity_range(colour, in_range)
-    from .lazy import fitting_tile
-
     batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
     frame = tuple(n + (-n % divisor) for n in src.shape[-2:])
     if tile is None:
         tile = auto_tile_size(net, dev, batch, precision=policy)
         if lazy:
+            from .lazy import fitting_tile  # dask: imported only for the lazy path
+
             tile = fitting_tile(net, frame, tile, halo)
     else:
-        if lazy and (fits := fitting_tile(net, frame, tile, halo)) != tile:
-            warnings.warn(
-                f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
-                f"zarr input (each tile must hold the context its neighbours read); using "
-                f"tile_size={fits}. Pass tile_size={fits} or more (or a smaller overlap) to "
-                "silence this",
-                UserWarning,
-                stacklevel=4,
-            )
-            tile = fits
+        if lazy:
+            from .lazy import fitting_tile
+
+            fits = fitting_tile(net, frame, tile, halo)
+            if fits != tile:
+                warnings.warn(
+                    f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
+                    f"zarr input (each tile must hold the context its neighbours read); using "
+                    f"tile_size={fits}. Pass tile_size={fits} or more (or a smaller overlap) to "
+                    "silence this",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                tile = fits
         check_tile_fits(net, dev, tile, tuple(src.shape[-2:]), batch, policy)
     return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)

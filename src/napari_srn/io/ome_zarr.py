@@ -475,10 +475,10 @@ def _open_group(dest: Path, fingerprint: str):
     """Open (resume) or create the output group; return (group, already_complete)."""
     import zarr
 
-    if dest.exists():
+    if dest.exists():  # _open_dest chose it: this same run, to resume
         group = zarr.open_group(str(dest), mode="r+")
-        info = _status(dest) or {}
-        if info.get("fingerprint") == fingerprint:
+        info = dict(group.attrs).get(STATUS_KEY)
+        if isinstance(info, dict) and info.get("fingerprint") == fingerprint:
             return group, info.get("status") == "complete"
     try:
         group = zarr.open_group(str(dest), mode="w")
