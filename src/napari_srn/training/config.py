@@ -2,6 +2,12 @@
 
 No torch is imported here, so ``napari-srn train --help`` and config checks stay fast.
 
+Each field is declared once, in :class:`TrainConfig`: its default, its group and help (the
+``--help`` text and the docs), the :class:`Check` its value must pass, and whether it may
+change when a run is resumed, all in the field's metadata. The few rules that involve several
+fields (crop sizes against the network's divisor, an odd shake size, the architecture,
+resume against overwrite) are the named functions in :data:`CROSS_CHECKS`.
+
 The defaults are the paper's recipe (Tao et al., CVPR 2018, and the authors' released code):
 256 x 256 crops, batch 16, Adam with learning rate 1e-4 decayed polynomially (power 0.3) to zero
 over the run, the multi-scale Euclidean loss, and the 3-scale color network. ``steps`` defaults
@@ -17,6 +23,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -28,7 +35,11 @@ _SHAKE = ShakeParams()
 
 __all__ = [
     "CONFIG_FILE",
+    "CROSS_CHECKS",
+    "FIELD_HELP",
+    "MODEL_FIELDS",
     "RUN_ONLY_FIELDS",
+    "Check",
     "TrainConfig",
     "config_from_file",
     "convert_value",
@@ -37,29 +48,6 @@ __all__ = [
 
 #: Name of the resolved config written into every run directory.
 CONFIG_FILE = "config.yaml"
-
-#: Fields that may change when a run is resumed: they do not change what is computed.
-RUN_ONLY_FIELDS = frozenset(
-    {
-        "resume",
-        "overwrite",
-        "num_workers",
-        "image_cache",
-        "progress",
-        "device",
-        "checkpoint_every",
-        "log_every",
-        "val_every",
-        "val_data",
-        "val_images",
-        "val_crop",
-        "name",
-        "description",
-        "provisional",
-        "half",
-        "ema_decay",
-    }
-)
 
 DataKind = Literal["auto", "pairs", "sharp", "zarr"]
 Recurrent = Literal["none", "convlstm"]
@@ -79,6 +67,91 @@ MODEL_FIELDS = (
     "block",
 )
 
+# ------------------------------------------------------------------------- field rules
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x: Any) -> bool:  # a finite number (YAML's .inf and .nan are not)
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The rule for one field's value: ``ok(value)``, and what to say when it is broken.
+
+    The message is ``"<field>: <text>, got <value>"``; ``ok`` must accept values of any type
+    (a config built from keywords is checked before anything converts it).
+    """
+
+    ok: Callable[[Any], bool]
+    text: str
+
+    def problem(self, name: str, value: Any) -> str | None:
+        """The message for field ``name`` holding ``value``, or None when it is valid."""
+        return None if self.ok(value) else f"{name}: {self.text}, got {value!r}"
+
+
+def _integer(low: int, text: str) -> Check:
+    return Check(lambda x: _is_int(x) and x >= low, text)
+
+
+def _number(test: Callable[[float], bool], text: str) -> Check:
+    return Check(lambda x: _is_num(x) and test(x), text)
+
+
+def _optional(check: Check, text: str) -> Check:
+    return Check(lambda x: x is None or check.ok(x), text)
+
+
+def _choice(kind: Any, text: str) -> Check:
+    values = typing.get_args(kind)
+    return Check(lambda x: isinstance(x, str) and x in values, text)
+
+
+def _text(text: str, *refused: str) -> Check:
+    return Check(lambda x: isinstance(x, str) and x not in ("", *refused), text)
+
+
+def _pair(low: float, high: float | None, integer: bool = False) -> Check:
+    item = _is_int if integer else _is_num
+
+    def ok(x: Any) -> bool:
+        return (
+            isinstance(x, tuple)
+            and len(x) == 2
+            and all(item(a) for a in x)
+            and low <= x[0] <= x[1]
+            and (high is None or x[1] <= high)
+        )
+
+    upper = "" if high is None else f" and <= {high}"
+    kind = "integers" if integer else "numbers"
+    return Check(ok, f"must be two {kind} (low, high) with {low} <= low <= high{upper}")
+
+
+_BOOL = Check(lambda x: isinstance(x, bool), "must be true or false")
+_SHARE = _number(lambda x: 0 <= x <= 1, "must be in [0, 1]")
+_PERIOD = _integer(0, "must be an integer >= 0 (0: only at the end)")
+_AT_LEAST_ONE = _integer(1, "must be an integer >= 1")
+
+
+def _field(
+    default: Any, group: str, help: str, check: Check | None = None, *, run_only: bool = False
+) -> Any:
+    """A TrainConfig field: its default, ``--help`` group and text, check and resume rule.
+
+    ``run_only`` fields may change when a run is resumed: they do not change what is computed.
+    ``check=None`` leaves the value to a cross-field check (the architecture, the crops).
+    """
+    meta = {"group": group, "help": help, "check": check, "run_only": run_only}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+# ------------------------------------------------------------------------- the config
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -91,63 +164,286 @@ class TrainConfig:
     """
 
     # -- data ----------------------------------------------------------------------------
-    data: str = ""
-    data_kind: DataKind = "auto"
-    blur_dir: str = "blur"
-    val_data: str | None = None
-    val_fraction: float = 0.1
-    val_images: int = 64
-    val_crop: int = 512
-    crop: int = 256
-    crop_tries: int = 1
-    gray_fraction: float = 0.0
-    augment: bool = True
-    num_workers: int | None = None
-    image_cache: int = 8
-    # -- synthetic camera shake (sharp-only data) ----------------------------------------
-    # (defaults from ShakeParams, the one place they are written)
-    shake_size: tuple[int, int] = _SHAKE.shake_size
-    shake_length: tuple[float, float] = _SHAKE.shake_length
-    shakiness: tuple[float, float] = _SHAKE.shakiness
-    no_blur_fraction: float = _SHAKE.no_blur_fraction
-    gamma: float = _SHAKE.gamma
-    highlight_gain: tuple[float, float] = _SHAKE.highlight_gain
-    clip: bool = _SHAKE.clip
-    noise: tuple[float, float] = _SHAKE.noise
-    # -- model ---------------------------------------------------------------------------
-    channels: int | None = None
-    width: int | None = None
-    scales: int | None = None
-    res_blocks: int | None = None
-    kernel_size: int | None = None
-    recurrent: Recurrent | None = None
-    global_residual: bool | None = None
-    block: Block | None = None
-    init_weights: str | None = None
+    data: str = _field(
+        "",
+        "data",
+        "training data: a folder of GoPro-style pairs (SEQ/blur, SEQ/sharp), a "
+        "folder of sharp images (png/jpg/tif; camera shake is synthesised), or a zarr "
+        "group with 'blur' and 'sharp' (or only 'sharp') arrays",
+        _text("is required: a folder of pairs or of sharp images, or a zarr group"),
+    )
+    data_kind: DataKind = _field(
+        "auto",
+        "data",
+        "auto (detect), pairs, sharp or zarr",
+        _choice(DataKind, "must be auto, pairs, sharp or zarr"),
+    )
+    blur_dir: str = _field(
+        "blur",
+        "data",
+        "name of the blurred folder (or zarr array) of a pair: blur, or GoPro's blur_gamma",
+        _text("must name the blurred folder, e.g. blur or blur_gamma", "sharp"),
+    )
+    val_data: str | None = _field(
+        None,
+        "data",
+        "separate validation data (same kinds as data); by default "
+        "val_fraction of data is held out",
+        _optional(_text(""), "must be a path or None"),
+        run_only=True,
+    )
+    val_fraction: float = _field(
+        0.1,
+        "data",
+        "share of data held out for validation when val_data is not "
+        "given (whole sequences for pairs); never trained on",
+        _number(lambda x: 0 <= x < 1, "must be a number in [0, 1)"),
+    )
+    val_images: int = _field(
+        64,
+        "data",
+        "validate on at most this many held-out images (0: all)",
+        _integer(0, "must be >= 0"),
+        run_only=True,
+    )
+    val_crop: int = _field(
+        512,
+        "data",
+        "validate on the central val_crop x val_crop of each image (0: the "
+        "whole image, cut down to a multiple of the divisor)",
+        run_only=True,
+    )
+    crop: int = _field(
+        256,
+        "data",
+        "side of the random training crops (a multiple of the divisor: 16 for 3 scales)",
+    )
+    crop_tries: int = _field(
+        1,
+        "data",
+        "draw this many random crop positions and train on the most textured one (largest "
+        "mean gradient of the sharp image); 1: uniform crops, as the paper. Photos with large "
+        "smooth areas (sky, bokeh) waste most uniform crops on nothing to deblur",
+        _integer(1, "must be an integer >= 1 (1: uniform random crops)"),
+    )
+    gray_fraction: float = _field(
+        0.0,
+        "data",
+        "share of colour training crops turned grey (luma in every channel) before blurring, "
+        "so that a colour model also learns grey and microscopy images; 0: none",
+        _SHARE,
+    )
+    augment: bool = _field(True, "data", "random flips and 90-degree rotations", _BOOL)
+    num_workers: int | None = _field(
+        None,
+        "data",
+        "DataLoader worker processes (none: CPU cores - 1, at most 8; 0: "
+        "load in the training process)",
+        _optional(_integer(0, ""), "must be an integer >= 0 or None (automatic)"),
+        run_only=True,
+    )
+    image_cache: int = _field(
+        8,
+        "data",
+        "decoded images kept in memory per worker (helps small folders)",
+        _integer(0, "must be >= 0"),
+        run_only=True,
+    )
+    # -- synthetic camera shake (sharp-only data; defaults from ShakeParams) ----------------
+    shake_size: tuple[int, int] = _field(
+        _SHAKE.shake_size,
+        "shake",
+        "range of kernel sides in pixels (odd sizes drawn uniformly)",
+        _pair(1, None, integer=True),
+    )
+    shake_length: tuple[float, float] = _field(
+        _SHAKE.shake_length,
+        "shake",
+        "range of the camera path length, as a fraction of the kernel side",
+        _pair(0, None),
+    )
+    shakiness: tuple[float, float] = _field(
+        _SHAKE.shakiness,
+        "shake",
+        "range of Boracchi & Foi's anxiety: 0 straight paths, 1 erratic",
+        _pair(0, 1),
+    )
+    no_blur_fraction: float = _field(
+        _SHAKE.no_blur_fraction,
+        "shake",
+        "share of samples left unblurred (teaches the network to leave sharp images alone)",
+        _SHARE,
+    )
+    gamma: float = _field(
+        _SHAKE.gamma,
+        "shake",
+        "blur in linear light: undo this gamma before blurring and re-apply "
+        "it after (1: blur the stored values)",
+        _number(lambda x: x > 0, "must be > 0 (1 disables it)"),
+    )
+    highlight_gain: tuple[float, float] = _field(
+        _SHAKE.highlight_gain,
+        "shake",
+        "range of the gain applied in linear light to saturated "
+        "pixels before blurring, so highlights streak as in real photos",
+        _pair(1, None),
+    )
+    clip: bool = _field(
+        _SHAKE.clip, "shake", "clip the blurred image to [0, 1] (saturation, as in GoPro)", _BOOL
+    )
+    noise: tuple[float, float] = _field(
+        _SHAKE.noise,
+        "shake",
+        "range of the sigma of Gaussian noise added to the blurred image (values in [0, 1])",
+        _pair(0, 1),
+    )
+    # -- model (checked by SRNConfig: see _architecture) --------------------------------------
+    channels: int | None = _field(
+        None, "model", "1 (gray) or 3 (color); default 3, or from init_weights"
+    )
+    width: int | None = _field(None, "model", "channels of the first block (32 in the paper)")
+    scales: int | None = _field(None, "model", "coarse-to-fine levels (3)")
+    res_blocks: int | None = _field(None, "model", "ResBlocks per stage (3)")
+    kernel_size: int | None = _field(None, "model", "convolution size (5)")
+    recurrent: Recurrent | None = _field(
+        None, "model", "none, or convlstm (the paper's scale-recurrent ConvLSTM)"
+    )
+    global_residual: bool | None = _field(
+        None, "model", "predict a correction added to the input (not in the paper)"
+    )
+    block: Block | None = _field(
+        None, "model", "stage blocks: resblock (the paper's) or nafblock (NAFNet-style, cheaper)"
+    )
+    init_weights: str | None = _field(
+        None,
+        "model",
+        "fine-tune from these weights (a bundled name or a "
+        ".safetensors file); the architecture comes from them",
+        _optional(_text(""), "must be a bundled model name, a .safetensors path, or None"),
+    )
     # -- optimisation --------------------------------------------------------------------
-    steps: int = 262_875
-    batch_size: int = 16
-    lr: float = 1e-4
-    loss: Loss = "mse"
-    lr_power: float = 0.3
-    clip_grad_norm: float | None = None
-    ema_decay: float | None = None
-    seed: int = 0
+    steps: int = _field(
+        262_875,
+        "optim",
+        "optimizer updates in the run (the learning rate reaches 0 at the "
+        "end); the default is 2000 GoPro epochs at batch 16",
+        _AT_LEAST_ONE,
+    )
+    batch_size: int = _field(16, "optim", "crops per update", _AT_LEAST_ONE)
+    lr: float = _field(
+        1e-4, "optim", "initial Adam learning rate", _number(lambda x: x > 0, "must be > 0")
+    )
+    loss: Loss = _field(
+        "mse",
+        "optim",
+        "per-scale loss: mse (the paper), l1, or l1+fft (L1 plus 0.1 x L1 of the Fourier "
+        "transforms, after MIMO-UNet)",
+        _choice(Loss, "must be mse, l1 or l1+fft"),
+    )
+    lr_power: float = _field(
+        0.3,
+        "optim",
+        "power of the polynomial decay to zero",
+        _number(lambda x: x >= 0, "must be >= 0"),
+    )
+    clip_grad_norm: float | None = _field(
+        None,
+        "optim",
+        "clip the gradient's global norm (the authors clip the ConvLSTM's at 3)",
+        _optional(_number(lambda x: x > 0, ""), "must be > 0 or None"),
+    )
+    ema_decay: float | None = _field(
+        None,
+        "optim",
+        "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
+        "validate, export and ship it instead of the raw weights; it does not change the "
+        "training itself, so it may be switched on when a run is resumed",
+        _optional(
+            _number(lambda x: 0 < x < 1, ""),
+            "must be between 0 and 1 (e.g. 0.999), or None for no average",
+        ),
+        run_only=True,
+    )
+    seed: int = _field(
+        0,
+        "optim",
+        "seed of the initial weights, data order, crops, augmentation, "
+        "kernels and validation split",
+        _integer(0, "must be an integer >= 0"),
+    )
     # -- run -----------------------------------------------------------------------------
-    out: str = "runs/srn"
-    resume: bool = False
-    overwrite: bool = False
-    device: str | None = None
-    amp: bool = True
-    amp_dtype: AmpDtype = "bfloat16"
-    val_every: int = 2000
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    progress: bool = True
-    name: str | None = None
-    description: str = ""
-    provisional: bool = False
-    half: bool = False
+    out: str = _field(
+        "runs/srn",
+        "run",
+        "run directory: config, checkpoint, logs, plot, final model.safetensors",
+        _text("must be a directory path"),
+    )
+    resume: bool = _field(
+        False, "run", "continue the run in out from its checkpoint, exactly", _BOOL, run_only=True
+    )
+    overwrite: bool = _field(
+        False,
+        "run",
+        "start again in an existing run directory, deleting its checkpoint, logs and model",
+        _BOOL,
+        run_only=True,
+    )
+    device: str | None = _field(
+        None,
+        "run",
+        "cpu, cuda, cuda:N (default: CUDA if available, else CPU)",
+        Check(lambda x: x is None or isinstance(x, str), "must be cpu, cuda, cuda:N or None"),
+        run_only=True,
+    )
+    amp: bool = _field(
+        True,
+        "run",
+        "mixed precision (autocast): amp_dtype on CUDA, bfloat16 on a CPU with native "
+        "bfloat16 (AVX512-BF16 or AMX), float32 elsewhere",
+        _BOOL,
+    )
+    amp_dtype: AmpDtype = _field(
+        "bfloat16",
+        "run",
+        "bfloat16, or float16 (with loss scaling; CUDA only), for amp",
+        _choice(AmpDtype, "must be bfloat16 or float16"),
+    )
+    val_every: int = _field(
+        2000, "run", "validate every this many steps (0: only at the end)", _PERIOD, run_only=True
+    )
+    checkpoint_every: int = _field(
+        1000,
+        "run",
+        "write the resume checkpoint every this many steps (0: only at the end)",
+        _PERIOD,
+        run_only=True,
+    )
+    log_every: int = _field(
+        10, "run", "write a row of train.csv every this many steps", _AT_LEAST_ONE, run_only=True
+    )
+    progress: bool = _field(
+        True, "run", "show a progress bar (steps/s, ETA) on stderr", _BOOL, run_only=True
+    )
+    name: str | None = _field(
+        None,
+        "run",
+        "model card name (default: the run directory's name)",
+        _optional(_text(""), "must be a non-empty string or None"),
+        run_only=True,
+    )
+    description: str = _field(
+        "",
+        "run",
+        "model card description",
+        Check(lambda x: isinstance(x, str), "must be a string"),
+        run_only=True,
+    )
+    provisional: bool = _field(
+        False, "run", "mark the model card provisional (not for real use)", _BOOL, run_only=True
+    )
+    half: bool = _field(
+        False, "run", "save the final weights as float16 (half the size)", _BOOL, run_only=True
+    )
 
     def __post_init__(self) -> None:
         problems = _problems({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -163,7 +459,8 @@ class TrainConfig:
 
     @property
     def divisor(self) -> int:
-        return 4 * 2 ** ((self.scales or SRNConfig().scales) - 1)
+        """What the crop sides must be a multiple of (the coarsest scale's stride)."""
+        return _divisor(self.scales)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (tuples become lists), ready for YAML or JSON."""
@@ -172,6 +469,7 @@ class TrainConfig:
         }
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (and checked)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -206,148 +504,91 @@ class TrainConfig:
 
 #: ``field: (group, help)`` for every TrainConfig field (the --help text and the docs).
 FIELD_HELP: dict[str, tuple[str, str]] = {
-    # data
-    "data": (
-        "data",
-        "training data: a folder of GoPro-style pairs (SEQ/blur, SEQ/sharp), a "
-        "folder of sharp images (png/jpg/tif; camera shake is synthesised), or a zarr "
-        "group with 'blur' and 'sharp' (or only 'sharp') arrays",
-    ),
-    "data_kind": ("data", "auto (detect), pairs, sharp or zarr"),
-    "blur_dir": (
-        "data",
-        "name of the blurred folder (or zarr array) of a pair: blur, or GoPro's blur_gamma",
-    ),
-    "val_data": (
-        "data",
-        "separate validation data (same kinds as data); by default "
-        "val_fraction of data is held out",
-    ),
-    "val_fraction": (
-        "data",
-        "share of data held out for validation when val_data is not "
-        "given (whole sequences for pairs); never trained on",
-    ),
-    "val_images": ("data", "validate on at most this many held-out images (0: all)"),
-    "val_crop": (
-        "data",
-        "validate on the central val_crop x val_crop of each image (0: the "
-        "whole image, cut down to a multiple of the divisor)",
-    ),
-    "crop": (
-        "data",
-        "side of the random training crops (a multiple of the divisor: 16 for 3 scales)",
-    ),
-    "crop_tries": (
-        "data",
-        "draw this many random crop positions and train on the most textured one (largest "
-        "mean gradient of the sharp image); 1: uniform crops, as the paper. Photos with large "
-        "smooth areas (sky, bokeh) waste most uniform crops on nothing to deblur",
-    ),
-    "gray_fraction": (
-        "data",
-        "share of colour training crops turned grey (luma in every channel) before blurring, "
-        "so that a colour model also learns grey and microscopy images; 0: none",
-    ),
-    "augment": ("data", "random flips and 90-degree rotations"),
-    "num_workers": (
-        "data",
-        "DataLoader worker processes (none: CPU cores - 1, at most 8; 0: "
-        "load in the training process)",
-    ),
-    "image_cache": ("data", "decoded images kept in memory per worker (helps small folders)"),
-    # synthetic camera shake
-    "shake_size": ("shake", "range of kernel sides in pixels (odd sizes drawn uniformly)"),
-    "shake_length": ("shake", "range of the camera path length, as a fraction of the kernel side"),
-    "shakiness": ("shake", "range of Boracchi & Foi's anxiety: 0 straight paths, 1 erratic"),
-    "no_blur_fraction": (
-        "shake",
-        "share of samples left unblurred (teaches the network to leave sharp images alone)",
-    ),
-    "gamma": (
-        "shake",
-        "blur in linear light: undo this gamma before blurring and re-apply "
-        "it after (1: blur the stored values)",
-    ),
-    "highlight_gain": (
-        "shake",
-        "range of the gain applied in linear light to saturated "
-        "pixels before blurring, so highlights streak as in real photos",
-    ),
-    "clip": ("shake", "clip the blurred image to [0, 1] (saturation, as in GoPro)"),
-    "noise": (
-        "shake",
-        "range of the sigma of Gaussian noise added to the blurred image (values in [0, 1])",
-    ),
-    # model
-    "channels": ("model", "1 (gray) or 3 (color); default 3, or from init_weights"),
-    "width": ("model", "channels of the first block (32 in the paper)"),
-    "scales": ("model", "coarse-to-fine levels (3)"),
-    "res_blocks": ("model", "ResBlocks per stage (3)"),
-    "kernel_size": ("model", "convolution size (5)"),
-    "recurrent": ("model", "none, or convlstm (the paper's scale-recurrent ConvLSTM)"),
-    "global_residual": ("model", "predict a correction added to the input (not in the paper)"),
-    "block": ("model", "stage blocks: resblock (the paper's) or nafblock (NAFNet-style, cheaper)"),
-    "init_weights": (
-        "model",
-        "fine-tune from these weights (a bundled name or a "
-        ".safetensors file); the architecture comes from them",
-    ),
-    # optimisation
-    "steps": (
-        "optim",
-        "optimizer updates in the run (the learning rate reaches 0 at the "
-        "end); the default is 2000 GoPro epochs at batch 16",
-    ),
-    "batch_size": ("optim", "crops per update"),
-    "lr": ("optim", "initial Adam learning rate"),
-    "lr_power": ("optim", "power of the polynomial decay to zero"),
-    "loss": (
-        "optim",
-        "per-scale loss: mse (the paper), l1, or l1+fft (L1 plus 0.1 x L1 of the Fourier "
-        "transforms, after MIMO-UNet)",
-    ),
-    "clip_grad_norm": (
-        "optim",
-        "clip the gradient's global norm (the authors clip the ConvLSTM's at 3)",
-    ),
-    "ema_decay": (
-        "optim",
-        "keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
-        "validate, export and ship it instead of the raw weights; it does not change the "
-        "training itself, so it may be switched on when a run is resumed",
-    ),
-    "seed": (
-        "optim",
-        "seed of the initial weights, data order, crops, augmentation, "
-        "kernels and validation split",
-    ),
-    # run
-    "out": ("run", "run directory: config, checkpoint, logs, plot, final model.safetensors"),
-    "resume": ("run", "continue the run in out from its checkpoint, exactly"),
-    "overwrite": (
-        "run",
-        "start again in an existing run directory, deleting its checkpoint, logs and model",
-    ),
-    "device": ("run", "cpu, cuda, cuda:N (default: CUDA if available, else CPU)"),
-    "amp": (
-        "run",
-        "mixed precision (autocast): amp_dtype on CUDA, bfloat16 on a CPU with native "
-        "bfloat16 (AVX512-BF16 or AMX), float32 elsewhere",
-    ),
-    "amp_dtype": ("run", "bfloat16, or float16 (with loss scaling; CUDA only), for amp"),
-    "val_every": ("run", "validate every this many steps (0: only at the end)"),
-    "checkpoint_every": (
-        "run",
-        "write the resume checkpoint every this many steps (0: only at the end)",
-    ),
-    "log_every": ("run", "write a row of train.csv every this many steps"),
-    "progress": ("run", "show a progress bar (steps/s, ETA) on stderr"),
-    "name": ("run", "model card name (default: the run directory's name)"),
-    "description": ("run", "model card description"),
-    "provisional": ("run", "mark the model card provisional (not for real use)"),
-    "half": ("run", "save the final weights as float16 (half the size)"),
+    f.name: (f.metadata["group"], f.metadata["help"]) for f in dataclasses.fields(TrainConfig)
 }
+
+#: Fields that may change when a run is resumed: they do not change what is computed.
+RUN_ONLY_FIELDS = frozenset(
+    f.name for f in dataclasses.fields(TrainConfig) if f.metadata["run_only"]
+)
+
+# ------------------------------------------------------------------ cross-field checks
+
+
+def _divisor(scales: Any) -> int:
+    if scales is None:
+        scales = SRNConfig().scales
+    return 4 * 2 ** (scales - 1) if _is_int(scales) and 1 <= scales <= 6 else 16
+
+
+def _crops_suit_the_network(v: dict[str, Any]) -> list[str]:
+    """Training and validation crops are multiples of the network's divisor."""
+    out = []
+    divisor = _divisor(v["scales"])
+    val_crop, crop = v["val_crop"], v["crop"]
+    if not (_is_int(val_crop) and val_crop >= 0 and val_crop % divisor == 0):
+        out.append(f"val_crop: must be 0 or a positive multiple of {divisor}, got {val_crop!r}")
+    if not (_is_int(crop) and crop >= divisor and crop % divisor == 0):
+        low = max(divisor, crop // divisor * divisor) if _is_int(crop) else 256
+        out.append(
+            f"crop: must be a positive multiple of {divisor} (the network's divisor), "
+            f"got {crop!r}; try {low} or {low + divisor}"
+        )
+    return out
+
+
+def _shake_has_an_odd_size(v: dict[str, Any]) -> list[str]:
+    """Kernels have odd sides: a range of sizes must contain one."""
+    low, high = v["shake_size"] if _SHAKE_SIZE.ok(v["shake_size"]) else (1, 1)
+    if low % 2 == 0 and low == high:
+        return [f"shake_size: must contain an odd size, got {v['shake_size']!r}"]
+    return []
+
+
+def _architecture(v: dict[str, Any]) -> list[str]:
+    """The model fields that are set pass SRNConfig's own checks (one message per field)."""
+    try:
+        SRNConfig(**{k: v[k] for k in MODEL_FIELDS if v[k] is not None})
+    except ValueError as err:
+        lines = [line.strip(" -") for line in str(err).splitlines()[1:]]
+        return [f"{text.split(' ')[0]}: {text}" for text in lines]
+    return []
+
+
+def _resume_or_overwrite(v: dict[str, Any]) -> list[str]:
+    """A run is either continued or started again, not both."""
+    if v["resume"] is True and v["overwrite"] is True:
+        return [
+            "resume: resume and overwrite exclude each other (resume continues the "
+            "run in out, overwrite starts it again), got both"
+        ]
+    return []
+
+
+#: The rules that involve several fields, run after each field's own check.
+CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
+    _crops_suit_the_network,
+    _shake_has_an_odd_size,
+    _architecture,
+    _resume_or_overwrite,
+)
+
+_SHAKE_SIZE: Check = next(
+    f.metadata["check"] for f in dataclasses.fields(TrainConfig) if f.name == "shake_size"
+)
+
+
+def _problems(v: dict[str, Any]) -> list[str]:
+    """Every invalid field of ``v`` (of the right types, or wrong ones) as messages."""
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        check: Check | None = f.metadata["check"]
+        problem = check.problem(f.name, v[f.name]) if check is not None else None
+        if problem is not None:
+            out.append(problem)
+    for rule in CROSS_CHECKS:
+        out += rule(v)
+    return out
 
 
 def _message(problems: list[str]) -> str:
@@ -440,166 +681,6 @@ def convert_value(name: str, value: Any, hint: Any) -> Any:
 
 def _example(args: tuple[Any, ...]) -> str:
     return ",".join("1" if a is int else "0.5" for a in args)
-
-
-def _problems(v: dict[str, Any]) -> list[str]:
-    """Every invalid field of ``v`` (already of the right types, or wrong ones) as messages."""
-    out: list[str] = []
-
-    def is_int(x: Any) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    def is_num(x: Any) -> bool:  # a finite number (YAML's .inf and .nan are not)
-        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-    def need(cond: bool, name: str, text: str) -> None:
-        if not cond:
-            out.append(f"{name}: {text}, got {v[name]!r}")
-
-    def pair(name: str, lo: float, hi: float | None, integer: bool = False) -> None:
-        x = v[name]
-        ok = (
-            isinstance(x, tuple)
-            and len(x) == 2
-            and all((is_int(a) if integer else is_num(a)) for a in x)
-        )
-        ok = ok and lo <= x[0] <= x[1] and (hi is None or x[1] <= hi)
-        upper = "" if hi is None else f" and <= {hi}"
-        kind = "integers" if integer else "numbers"
-        need(ok, name, f"must be two {kind} (low, high) with {lo} <= low <= high{upper}")
-
-    need(
-        isinstance(v["data"], str) and v["data"] != "",
-        "data",
-        "is required: a folder of pairs or of sharp images, or a zarr group",
-    )
-    need(
-        v["data_kind"] in ("auto", "pairs", "sharp", "zarr"),
-        "data_kind",
-        "must be auto, pairs, sharp or zarr",
-    )
-    need(
-        isinstance(v["blur_dir"], str) and v["blur_dir"] not in ("", "sharp"),
-        "blur_dir",
-        "must name the blurred folder, e.g. blur or blur_gamma",
-    )
-    need(
-        v["val_data"] is None or (isinstance(v["val_data"], str) and v["val_data"] != ""),
-        "val_data",
-        "must be a path or None",
-    )
-    need(
-        is_num(v["val_fraction"]) and 0 <= v["val_fraction"] < 1,
-        "val_fraction",
-        "must be a number in [0, 1)",
-    )
-    need(is_int(v["val_images"]) and v["val_images"] >= 0, "val_images", "must be >= 0")
-    divisor = 16
-    if is_int(v["scales"]) and 1 <= v["scales"] <= 6:
-        divisor = 4 * 2 ** (v["scales"] - 1)
-    need(
-        is_int(v["val_crop"]) and v["val_crop"] >= 0 and v["val_crop"] % divisor == 0,
-        "val_crop",
-        f"must be 0 or a positive multiple of {divisor}",
-    )
-    crop = v["crop"]
-    if not (is_int(crop) and crop >= divisor and crop % divisor == 0):
-        lo = max(divisor, crop // divisor * divisor) if is_int(crop) else 256
-        out.append(
-            f"crop: must be a positive multiple of {divisor} (the network's divisor), "
-            f"got {crop!r}; try {lo} or {lo + divisor}"
-        )
-    need(
-        is_int(v["crop_tries"]) and v["crop_tries"] >= 1,
-        "crop_tries",
-        "must be an integer >= 1 (1: uniform random crops)",
-    )
-    need(
-        is_num(v["gray_fraction"]) and 0 <= v["gray_fraction"] <= 1,
-        "gray_fraction",
-        "must be in [0, 1]",
-    )
-    need(isinstance(v["augment"], bool), "augment", "must be true or false")
-    need(
-        v["num_workers"] is None or (is_int(v["num_workers"]) and v["num_workers"] >= 0),
-        "num_workers",
-        "must be an integer >= 0 or None (automatic)",
-    )
-    need(is_int(v["image_cache"]) and v["image_cache"] >= 0, "image_cache", "must be >= 0")
-    pair("shake_size", 1, None, integer=True)
-    if not out or not out[-1].startswith("shake_size"):
-        need(
-            v["shake_size"][0] % 2 == 1 or v["shake_size"][0] != v["shake_size"][1],
-            "shake_size",
-            "must contain an odd size",
-        )
-    pair("shake_length", 0, None)
-    pair("shakiness", 0, 1)
-    need(
-        is_num(v["no_blur_fraction"]) and 0 <= v["no_blur_fraction"] <= 1,
-        "no_blur_fraction",
-        "must be in [0, 1]",
-    )
-    need(is_num(v["gamma"]) and v["gamma"] > 0, "gamma", "must be > 0 (1 disables it)")
-    pair("highlight_gain", 1, None)
-    need(isinstance(v["clip"], bool), "clip", "must be true or false")
-    pair("noise", 0, 1)
-    # the architecture: SRNConfig's own checks, one message per field
-    arch = {k: v[k] for k in MODEL_FIELDS if v[k] is not None}
-    try:
-        SRNConfig(**arch)
-    except ValueError as err:
-        for line in str(err).splitlines()[1:]:
-            text = line.strip(" -")
-            out.append(f"{text.split(' ')[0]}: {text}")
-    except TypeError as err:  # pragma: no cover - wrong keyword can't happen here
-        out.append(f"model: {err}")
-    need(
-        v["init_weights"] is None
-        or (isinstance(v["init_weights"], str) and v["init_weights"] != ""),
-        "init_weights",
-        "must be a bundled model name, a .safetensors path, or None",
-    )
-    need(is_int(v["steps"]) and v["steps"] >= 1, "steps", "must be an integer >= 1")
-    need(is_int(v["batch_size"]) and v["batch_size"] >= 1, "batch_size", "must be an integer >= 1")
-    need(is_num(v["lr"]) and v["lr"] > 0, "lr", "must be > 0")
-    need(is_num(v["lr_power"]) and v["lr_power"] >= 0, "lr_power", "must be >= 0")
-    need(
-        v["clip_grad_norm"] is None or (is_num(v["clip_grad_norm"]) and v["clip_grad_norm"] > 0),
-        "clip_grad_norm",
-        "must be > 0 or None",
-    )
-    need(
-        v["ema_decay"] is None or (is_num(v["ema_decay"]) and 0 < v["ema_decay"] < 1),
-        "ema_decay",
-        "must be between 0 and 1 (e.g. 0.999), or None for no average",
-    )
-    need(is_int(v["seed"]) and v["seed"] >= 0, "seed", "must be an integer >= 0")
-    need(isinstance(v["out"], str) and v["out"] != "", "out", "must be a directory path")
-    for name in ("resume", "overwrite", "amp", "progress", "provisional", "half"):
-        need(isinstance(v[name], bool), name, "must be true or false")
-    if v["resume"] is True and v["overwrite"] is True:
-        out.append(
-            "resume: resume and overwrite exclude each other (resume continues the "
-            "run in out, overwrite starts it again), got both"
-        )
-    need(
-        v["device"] is None or isinstance(v["device"], str),
-        "device",
-        "must be cpu, cuda, cuda:N or None",
-    )
-    need(v["amp_dtype"] in ("bfloat16", "float16"), "amp_dtype", "must be bfloat16 or float16")
-    need(v["loss"] in ("mse", "l1", "l1+fft"), "loss", "must be mse, l1 or l1+fft")
-    for name in ("val_every", "checkpoint_every"):
-        need(is_int(v[name]) and v[name] >= 0, name, "must be an integer >= 0 (0: only at the end)")
-    need(is_int(v["log_every"]) and v["log_every"] >= 1, "log_every", "must be an integer >= 1")
-    need(
-        v["name"] is None or (isinstance(v["name"], str) and v["name"] != ""),
-        "name",
-        "must be a non-empty string or None",
-    )
-    need(isinstance(v["description"], str), "description", "must be a string")
-    return out
 
 
 def config_from_file(
