@@ -9,7 +9,7 @@ from ..model.config import SRNConfig
 from ..model.srn import SRN
 from ..model.weights import ModelCard, save_model
 from .config import MODEL_FIELDS
-from .loop import _load_checkpoint
+from .checkpoint import load_checkpoint
 
 __all__ = ["export_checkpoint"]
 
@@ -23,7 +23,7 @@ def export_checkpoint(
     is an interim checkpoint (``provisional=True``). A run with ``ema_decay`` exports its moving
     average of the weights. The finished run writes its own ``model.safetensors``.
     """
-    state = _load_checkpoint(Path(checkpoint))
+    state = load_checkpoint(Path(checkpoint))
     cfg = state["config"]
     arch = SRNConfig(**{k: cfg[k] for k in MODEL_FIELDS})
     model = SRN(arch)

@@ -16,19 +16,23 @@ A run directory holds::
 Resuming continues exactly: the data stream is a function of (seed, step) (see
 :mod:`.data`), and the checkpoint holds every other state, so the losses after a resume equal
 those of an uninterrupted run.
+
+:func:`train` is a composition of named parts: :func:`_start` (every check, then the data,
+the model and, on resume, :func:`_restore`), :func:`_loop` (each step is
+:func:`_train_step`; a :class:`_Window` of figures closed by :func:`_log_window`;
+:func:`_validate`; :meth:`_Run.checkpoint`) and :func:`_finish` (the last checkpoint and the
+weights with their card). The run folder's files live in :mod:`.run_files`, the checkpoint's
+format and the resume rule in :mod:`.checkpoint`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import csv
 import dataclasses
 import logging
 import math
-import os
 import platform
-import random
 import signal
 import threading
 import time
@@ -46,7 +50,14 @@ from ..inference.precision import Precision, cpu_has_bf16
 from ..model.config import SRNConfig
 from ..model.srn import SRN, resize
 from ..model.weights import ModelCard, load_model, resolve_device, save_model
-from .config import CONFIG_FILE, MODEL_FIELDS, RUN_ONLY_FIELDS, TrainConfig, dump_config
+from .checkpoint import (
+    check_resume_config,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from .config import CONFIG_FILE, MODEL_FIELDS, TrainConfig, dump_config
 from .data import (
     DataSource,
     TrainSet,
@@ -56,7 +67,21 @@ from .data import (
     make_loader,
     split,
 )
-from .plot import plot_progress
+from .run_files import (
+    CHECKPOINT,
+    TRAIN_COLUMNS,
+    TRAIN_LOG,
+    VAL_COLUMNS,
+    VAL_LOG,
+    WEIGHTS,
+    append_row,
+    check_data_outside_run,
+    discard_unstarted,
+    prepare_run_dir,
+    read_log,
+    replot,
+    start_log,
+)
 from .synth import ShakeParams
 
 __all__ = [
@@ -67,20 +92,11 @@ __all__ = [
     "cpu_has_bf16",
     "evaluate",
     "multiscale_loss",
+    "read_log",
     "train",
 ]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "model.safetensors"
-TRAIN_LOG = "train.csv"
-VAL_LOG = "val.csv"
-PLOT = "progress.png"
-RUN_FILES = (CONFIG_FILE, CHECKPOINT, WEIGHTS, TRAIN_LOG, VAL_LOG, PLOT)
-TRAIN_COLUMNS = ("step", "epoch", "loss", "lr", "steps_per_s", "data_wait", "wall_s")
-VAL_COLUMNS = ("step", "psnr", "ssim", "psnr_input", "ssim_input", "images", "wall_s")
-CHECKPOINT_FORMAT = "napari-srn-train-checkpoint"
 
 
 @dataclass(frozen=True)
@@ -199,7 +215,7 @@ def evaluate(model: SRN, dataset: ValSet, precision: Precision) -> dict[str, flo
     }
 
 
-# ------------------------------------------------------------------------------ run folder
+# ------------------------------------------------------------------------------ setup
 
 
 def _resolve(config: TrainConfig) -> tuple[TrainConfig, SRNConfig, dict[str, torch.Tensor] | None]:
@@ -224,204 +240,6 @@ def _resolve(config: TrainConfig) -> tuple[TrainConfig, SRNConfig, dict[str, tor
     arch = config.model_config(base)
     resolved = config.replace(**{k: getattr(arch, k) for k in MODEL_FIELDS})
     return resolved, arch, init_state
-
-
-def _prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
-    """Refuse to clobber a run; return the files to delete on overwrite (only those a run
-    writes; deleted once the data have been checked)."""
-    ckpt = out / CHECKPOINT
-    if config.resume:
-        if not ckpt.is_file():
-            raise FileNotFoundError(
-                f"resume was asked for but {str(ckpt)!r} does not exist; start the run "
-                "without --resume"
-            )
-        return []
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out {str(out)!r} is a file; give a directory for the run")
-    existing = [n for n in RUN_FILES if (out / n).exists()]
-    if existing and not config.overwrite:
-        raise FileExistsError(
-            f"run directory {str(out)!r} already holds {existing}; pass --resume to continue "
-            "it, --overwrite to start it again (deleting them), or another --out"
-        )
-    return [out / name for name in existing]
-
-
-def _discard_unstarted(out: Path) -> None:
-    """Remove the files of a new run that failed before its first checkpoint (its config, logs
-    and curve: nothing that can be resumed), so that the same command can simply be rerun."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    log.warning("the run failed before its first checkpoint; its files in %s were removed", out)
-
-
-def _check_data_outside_run(cfg: TrainConfig, out: Path) -> None:
-    """Refuse a run directory inside the training or validation data: its curve and weights
-    would be read as training images on the next start."""
-    run = out.resolve()
-    for name in ("data", "val_data"):
-        value = getattr(cfg, name)
-        if value and (
-            run == Path(value).expanduser().resolve()
-            or Path(value).expanduser().resolve() in run.parents
-        ):
-            raise ValueError(
-                f"out {str(out)!r} lies inside {name} {value!r}: the run's own files "
-                f"(progress.png, ...) would be read as training images. Choose an out outside "
-                f"{value!r}"
-            )
-
-
-def _check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, step: int) -> None:
-    """Refuse a resume whose config would compute something else; ``steps`` alone may change
-    (longer, or shorter but past the checkpoint's ``step``): the schedule then follows it.
-    ``init_weights`` may name another path (or none): a resumed run takes its weights from the
-    checkpoint, so where the starting weights lie does not change what is computed; nor does
-    ``out``, so a run directory may be moved or copied and resumed where it now lies."""
-    try:
-        old = TrainConfig.from_dict({**saved, "resume": False, "overwrite": False})
-    except ValueError as err:
-        raise ValueError(f"the checkpoint in {str(out)!r} has an unreadable config: {err}") from err
-    diffs = [
-        f"{f.name}: the run has {getattr(old, f.name)!r}, now {getattr(config, f.name)!r}"
-        for f in dataclasses.fields(TrainConfig)
-        if f.name not in RUN_ONLY_FIELDS | {"steps", "init_weights", "out"}
-        and getattr(old, f.name) != getattr(config, f.name)
-    ]
-    if config.steps != old.steps:
-        if config.steps <= step:
-            diffs.append(
-                f"steps: the checkpoint is at step {step}, so steps must be larger than "
-                f"{step} (the run has {old.steps}, now {config.steps})"
-            )
-        else:
-            log.warning(
-                "changing the run's length from %d to %d steps at step %d: the learning rate "
-                "follows the new schedule from here, so the run equals no uninterrupted run",
-                old.steps,
-                config.steps,
-                step,
-            )
-    if diffs:
-        raise ValueError(
-            f"cannot resume {str(out)!r} exactly with a different config:\n  - "
-            + "\n  - ".join(diffs)
-            + "\nResume with the run's own config (napari-srn train --resume --out RUN), or "
-            "start a new run (--init-weights RUN/model.safetensors fine-tunes from it)"
-        )
-
-
-# ------------------------------------------------------------------------------ checkpoints
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    # the legacy global generators are saved too, in case user code (a callback) uses them
-    name, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": list(torch.cuda.get_rng_state_all()) if device.type == "cuda" else [],
-        "numpy": {
-            "name": name,
-            "key": torch.from_numpy(key.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": [version, list(internal), gauss_next],
-    }
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    key = n["key"].numpy().astype(np.uint32)
-    legacy = (n["name"], key, n["pos"], n["has_gauss"], n["cached_gaussian"])
-    np.random.set_state(legacy)  # noqa: NPY002
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-
-
-def _save_checkpoint(path: Path, **state: Any) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    torch.save({"format": CHECKPOINT_FORMAT, "version": 1, **state}, tmp)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a broken file
-        raise ValueError(f"cannot read the checkpoint {str(path)!r}: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a napari-srn training checkpoint")
-    missing = [k for k in _CHECKPOINT_KEYS if k not in state]
-    if missing:
-        raise ValueError(f"the checkpoint {str(path)!r} is incomplete: it lacks {missing}")
-    step, elapsed = state["step"], state["elapsed_s"]
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"the checkpoint {str(path)!r} has an invalid step {step!r}")
-    if not isinstance(elapsed, (int, float)) or not 0 <= elapsed < math.inf:
-        raise ValueError(f"the checkpoint {str(path)!r} has an invalid elapsed_s {elapsed!r}")
-    if not isinstance(state["config"], dict):
-        raise ValueError(f"the checkpoint {str(path)!r} has no config")
-    return state
-
-
-#: What every checkpoint holds (checked before anything of the run is touched).
-_CHECKPOINT_KEYS = ("step", "elapsed_s", "model", "optimizer", "scheduler", "rng", "config")
-
-
-# ------------------------------------------------------------------------------ logs
-
-
-def _start_log(path: Path, columns: tuple[str, ...], keep_until: int | None) -> None:
-    """Write the header (fresh run) or drop rows after the checkpoint's step (resume)."""
-    rows: list[list[str]] = []
-    if keep_until is not None and path.is_file():
-        with path.open(newline="") as f:
-            reader = csv.reader(f)
-            next(reader, None)
-            rows = [r for r in reader if r and int(r[0]) <= keep_until]
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def _append(path: Path, row: list[Any]) -> None:
-    with path.open("a", newline="") as f:
-        csv.writer(f).writerow(
-            [repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row]
-        )
-
-
-def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
-    """A run's ``train.csv`` or ``val.csv`` as columns of floats."""
-    with Path(path).open(newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        names = reader.fieldnames or []
-    return {n: [float(r[n]) for r in rows] for n in names}
-
-
-def _replot(out: Path, title: str, steps: int) -> None:
-    train_log, val_log = read_log(out / TRAIN_LOG), read_log(out / VAL_LOG)
-    plot_progress(
-        out / PLOT,
-        train_log["step"],
-        train_log["loss"],
-        val_log["step"],
-        val_log["psnr"],
-        val_log["psnr_input"],
-        title=title,
-        xlim=(0, steps),
-    )
 
 
 # ------------------------------------------------------------------------------ description
@@ -458,9 +276,6 @@ def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str)
     return text + f"; {cfg.crop}x{cfg.crop} crops{tries}{gray}, batch {cfg.batch_size}"
 
 
-# ------------------------------------------------------------------------------ train
-
-
 class _GracefulInterrupt:
     """The first Ctrl-C (SIGINT) asks the loop to stop after the current step and write a
     checkpoint; a second one interrupts at once. Only installed in the main thread (a widget
@@ -487,48 +302,22 @@ class _GracefulInterrupt:
             self._previous = None
 
 
-def train(
-    config: TrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
-) -> TrainResult:
-    """Train an SRN as ``config`` says; return where the weights and logs are.
+# ------------------------------------------------------------------------------ the parts
 
-    Parameters
-    ----------
-    config : TrainConfig
-        The run (data, architecture, recipe, output folder). ``config.resume`` continues the
-        run in ``config.out`` exactly from its checkpoint.
-    callback : callable, optional
-        Called with a :class:`TrainProgress` every ``log_every`` steps and after each
-        validation; returning ``False`` stops the run after writing a resumable checkpoint.
 
-    Returns
-    -------
-    TrainResult
-        ``weights`` is ``run_dir / "model.safetensors"`` (a napari-srn weights file with its
-        model card filled in: ``deblur(image, model=result.weights)``), or None when stopped.
+@dataclass
+class _Data:
+    """The run's data: where it comes from, the training crops and the validation set."""
 
-    Examples
-    --------
-    >>> from napari_srn import TrainConfig, train  # doctest: +SKIP
-    >>> cfg = TrainConfig(data="photos/", out="runs/small", width=16, crop=128,
-    ...                   batch_size=4, steps=2000)  # doctest: +SKIP
-    >>> result = train(cfg)  # doctest: +SKIP
-    """
-    if not isinstance(config, TrainConfig):
-        raise TypeError(
-            f"config must be a TrainConfig, got {type(config).__name__}; build one "
-            "with TrainConfig(...) or napari_srn.training.config.config_from_file"
-        )
-    cfg, arch, init_state = _resolve(config)
-    device = resolve_device(cfg.device)
-    out = Path(cfg.out).expanduser()
-    _check_data_outside_run(cfg, out)
-    stale = _prepare_run_dir(cfg, out)
-    state = _load_checkpoint(out / CHECKPOINT) if cfg.resume else None
-    if state is not None:
-        _check_resume_config(state["config"], cfg, out, int(state["step"]))
+    source: DataSource
+    train_set: TrainSet
+    val_set: ValSet | None
+    val_text: str  # for the log and the model card
+    workers: int
 
-    # -- data (all checks before anything is written) --------------------------------------
+
+def _open_data(cfg: TrainConfig, arch: SRNConfig, device: torch.device) -> _Data:
+    """Find and check the training and validation data (before anything is written)."""
     source = find_data(cfg.data, cfg.data_kind, cfg.blur_dir)
     train_items, val_items = split(source.items, 0 if cfg.val_data else cfg.val_fraction, cfg.seed)
     val_source = source
@@ -575,8 +364,88 @@ def train(
         workers,
         device,
     )
+    return _Data(source, train_set, val_set, val_text, workers)
 
-    # -- model, optimiser, schedule ------------------------------------------------------------
+
+class _Average:
+    """The exponential moving average of the weights: a side computation, so training itself
+    is the same with or without it; it starts from the current weights when first switched
+    on (also when a run is resumed with it)."""
+
+    def __init__(self, model: SRN, decay: float, state: dict[str, Any] | None) -> None:
+        self.model = copy.deepcopy(model).requires_grad_(False)
+        if state:
+            self.model.load_state_dict(state)
+        self.decay = decay
+        self._params = list(self.model.parameters())
+        self._source = list(model.parameters())
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self._params, self._source, 1.0 - self.decay)
+
+
+@dataclass
+class _Run:
+    """What one call of :func:`train` works with: built by :func:`_start`, used by the parts."""
+
+    cfg: TrainConfig
+    arch: SRNConfig
+    device: torch.device
+    out: Path
+    data: _Data
+    model: SRN
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    policy: Precision
+    average: _Average | None
+    run_config: TrainConfig  # what the run is, not how it began (no resume/overwrite)
+    title: str
+    start: int  # the step this session starts from
+    elapsed: float  # wall seconds of the earlier sessions
+    resumed: bool
+    last_val: dict[str, float] | None = None
+    last_loss: float = float("nan")
+    t_run: float = 0.0  # perf_counter() when this session's loop began
+
+    @property
+    def shipped(self) -> SRN:
+        """What is validated and written: the average when there is one."""
+        return self.average.model if self.average is not None else self.model
+
+    def wall(self) -> float:
+        """Wall seconds of the whole run so far, earlier sessions included."""
+        return self.elapsed + time.perf_counter() - self.t_run
+
+    def checkpoint(self, step: int) -> None:
+        """Write the resume checkpoint (atomically) and redraw the curve."""
+        average = self.average
+        save_checkpoint(
+            self.out / CHECKPOINT,
+            step=step,
+            elapsed_s=self.wall(),
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            rng=rng_state(self.device),
+            config=self.run_config.to_dict(),
+            val=self.last_val or {},
+            loss=self.last_loss,
+            **(
+                {"ema": average.model.state_dict(), "ema_decay": average.decay}
+                if average is not None
+                else {}
+            ),
+        )
+        replot(self.out, self.title, self.cfg.steps)
+
+
+def _build_model(
+    cfg: TrainConfig, arch: SRNConfig, init_state: dict[str, torch.Tensor] | None, device: Any
+) -> tuple[SRN, torch.optim.Optimizer, Any, torch.amp.GradScaler, Precision]:
+    """The network (seeded), Adam, the polynomial schedule, the loss scaler and precision."""
     torch.manual_seed(cfg.seed)
     model = SRN(arch)
     if init_state is not None:
@@ -591,88 +460,191 @@ def train(
         model.to(memory_format=torch.channels_last)
     precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
     log.info("precision: %s", precision)
-
     policy = Precision(device, amp_dtype, channels_last=device.type == "cpu")
-    autocast = policy.autocast
+    return model, optimizer, scheduler, scaler, policy
 
-    start, elapsed, last_val, last_loss = 0, 0.0, None, float("nan")
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    """Continue from a checkpoint: weights, optimizer, schedule (on the config's length, which
+    may have changed), loss scaler, random generators, step, time and last figures."""
+    cfg, step = run.cfg, int(state["step"])
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    decay = PolyDecay(cfg.steps, cfg.lr_power)  # the saved one may have another length
+    run.scheduler.lr_lambdas = [decay]
+    for group, base in zip(run.optimizer.param_groups, run.scheduler.base_lrs, strict=True):
+        group["lr"] = base * decay(step)
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"], run.device)
+    run.start, run.elapsed, run.resumed = step, float(state["elapsed_s"]), True
+    run.last_val = state.get("val") or None
+    run.last_loss = float(state.get("loss", float("nan")))
+    log.info("resuming %s at step %d of %d", run.out, step, cfg.steps)
+
+
+def _start(config: TrainConfig) -> _Run:
+    """Check everything (config, run folder, checkpoint, data), then build or restore the run
+    and write its config and log headers. Nothing is written before the checks pass."""
+    cfg, arch, init_state = _resolve(config)
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out).expanduser()
+    check_data_outside_run(cfg, out)
+    stale = prepare_run_dir(cfg, out)
+    state = load_checkpoint(out / CHECKPOINT) if cfg.resume else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        decay = PolyDecay(cfg.steps, cfg.lr_power)  # the saved one may have another length
-        scheduler.lr_lambdas = [decay]
-        for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
-            group["lr"] = base * decay(int(state["step"]))
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"], device)
-        start, elapsed = int(state["step"]), float(state["elapsed_s"])
-        last_val = state.get("val") or None
-        last_loss = float(state.get("loss", float("nan")))
-        log.info("resuming %s at step %d of %d", out, start, cfg.steps)
-    # the average of the weights (a side computation: training itself is the same with or
-    # without it); it starts from the current weights when first switched on
-    ema: SRN | None = None
+        check_resume_config(state["config"], cfg, out, int(state["step"]))
+    data = _open_data(cfg, arch, device)
+    model, optimizer, scheduler, scaler, policy = _build_model(cfg, arch, init_state, device)
+    run = _Run(
+        cfg=cfg,
+        arch=arch,
+        device=device,
+        out=out,
+        data=data,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        policy=policy,
+        average=None,
+        run_config=cfg.replace(resume=False, overwrite=False),
+        title=(
+            f"{out.name}: {arch.channels}-channel SRN width {arch.width}, {cfg.crop} px crops, "
+            f"batch {cfg.batch_size}"
+        ),
+        start=0,
+        elapsed=0.0,
+        resumed=False,
+    )
+    if state is not None:
+        _restore(run, state)
     if cfg.ema_decay is not None:
-        ema = copy.deepcopy(model).requires_grad_(False)
-        if state is not None and state.get("ema"):
-            ema.load_state_dict(state["ema"])
-        ema_params, model_params = list(ema.parameters()), list(model.parameters())
-    shipped = ema if ema is not None else model  # what is validated and written
+        run.average = _Average(model, cfg.ema_decay, state.get("ema") if state else None)
     for path in stale:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    run_config = cfg.replace(resume=False, overwrite=False)  # what the run is, not how it began
-    dump_config(run_config, out / CONFIG_FILE)
-    _start_log(out / TRAIN_LOG, TRAIN_COLUMNS, start if state is not None else None)
-    _start_log(out / VAL_LOG, VAL_COLUMNS, start if state is not None else None)
-    title = (
-        f"{out.name}: {arch.channels}-channel SRN width {arch.width}, {cfg.crop} px crops, "
-        f"batch {cfg.batch_size}"
-    )
+    dump_config(run.run_config, out / CONFIG_FILE)
+    keep = run.start if run.resumed else None
+    start_log(out / TRAIN_LOG, TRAIN_COLUMNS, keep)
+    start_log(out / VAL_LOG, VAL_COLUMNS, keep)
+    return run
 
-    def checkpoint(step: int) -> None:
-        _save_checkpoint(
-            out / CHECKPOINT,
-            step=step,
-            elapsed_s=elapsed + time.perf_counter() - t_run,
-            model=model.state_dict(),
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict() if scaler.is_enabled() else {},
-            rng=_rng_state(device),
-            config=run_config.to_dict(),
-            val=last_val or {},
-            loss=last_loss,
-            **({"ema": ema.state_dict(), "ema_decay": cfg.ema_decay} if ema is not None else {}),
+
+def _train_step(run: _Run, blurred: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
+    """One update of the weights (and of their average) on a batch; returns the loss."""
+    cfg, model, optimizer, scaler = run.cfg, run.model, run.optimizer, run.scaler
+    blurred = blurred.to(run.device, non_blocking=True)
+    sharp = sharp.to(run.device, non_blocking=True)
+    if run.device.type == "cpu":
+        blurred = blurred.contiguous(memory_format=torch.channels_last)
+    with run.policy.autocast():
+        outputs = model(blurred, return_all=True)
+    loss = multiscale_loss(outputs, sharp, cfg.loss)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.clip_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    run.scheduler.step()
+    if run.average is not None:
+        run.average.update()
+    return loss
+
+
+class _Window:
+    """The figures of one logging window: summed loss (on the device, read once per window),
+    steps, seconds and the seconds spent waiting for data."""
+
+    def __init__(self, device: torch.device) -> None:
+        # float64 keeps a long window's mean exact enough; MPS has no float64
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.loss = torch.zeros((), dtype=dtype, device=device)
+        self.t, self.wait, self.n = time.perf_counter(), 0.0, 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss += loss.detach().to(self.loss.dtype)
+        self.n += 1
+
+    def close(self) -> tuple[float, float, float]:
+        """``(mean loss, steps/s, share of time waiting for data)``; starts a new window."""
+        now = time.perf_counter()
+        seconds = max(now - self.t, 1e-9)
+        figures = float(self.loss) / self.n, self.n / seconds, self.wait / seconds
+        self.t, self.wait, self.n = now, 0.0, 0
+        self.loss.zero_()
+        return figures
+
+
+def _log_window(run: _Run, step: int, lr: float, window: _Window, bar: Any) -> TrainProgress:
+    """Close the logging window: a row of train.csv, the bar's figures, the callback's event."""
+    cfg = run.cfg
+    loss, speed, wait_share = window.close()
+    run.last_loss = loss
+    if not math.isfinite(loss):
+        raise FloatingPointError(
+            f"the training loss became {loss} at step {step}; lower --lr, "
+            "set --clip-grad-norm, or use --amp-dtype bfloat16"
         )
-        _replot(out, title, cfg.steps)
+    epoch = step * cfg.batch_size / len(run.data.train_set)
+    append_row(run.out / TRAIN_LOG, [step, epoch, loss, lr, speed, wait_share, run.wall()])
+    bar.set_postfix(
+        loss=f"{loss:.4g}", lr=f"{lr:.2e}", data=f"{100 * wait_share:.0f}%", refresh=False
+    )
+    return TrainProgress(step, cfg.steps, loss, lr, speed, wait_share, (cfg.steps - step) / speed)
 
-    # -- loop --------------------------------------------------------------------------------
-    t_run = time.perf_counter()
-    step, stopped, in_update = start, False, False
+
+def _validate(run: _Run, step: int, lr: float, event: TrainProgress | None) -> TrainProgress:
+    """Score the shipped weights on the validation set: a row of val.csv, a log line, the
+    curve, and the callback's event with ``val`` set."""
+    assert run.data.val_set is not None
+    metrics = evaluate(run.shipped, run.data.val_set, run.policy)
+    run.last_val = {"step": float(step), **metrics}
+    row = [step, *(metrics[k] for k in ("psnr", "ssim", "psnr_input", "ssim_input"))]
+    append_row(run.out / VAL_LOG, [*row, int(metrics["images"]), run.wall()])
+    log.info(
+        "step %d: validation PSNR %.2f dB (input %.2f), SSIM %.4f (input %.4f)",
+        step,
+        metrics["psnr"],
+        metrics["psnr_input"],
+        metrics["ssim"],
+        metrics["ssim_input"],
+    )
+    nan = float("nan")
+    base = event or TrainProgress(step, run.cfg.steps, run.last_loss, lr, nan, nan, nan)
+    replot(run.out, run.title, run.cfg.steps)
+    return dataclasses.replace(base, val=dict(run.last_val))
+
+
+def _loop(
+    run: _Run, callback: Callable[[TrainProgress], bool | None] | None
+) -> tuple[int, bool, float]:
+    """Train from ``run.start`` until the last step, a callback's False or Ctrl-C (which
+    writes a checkpoint unless it came inside an update); returns ``(step, stopped, seconds
+    waited for data)``. A new run that fails before its first checkpoint leaves nothing."""
+    cfg = run.cfg
+    run.t_run = time.perf_counter()
+    step, stopped, in_update, waited_s = run.start, False, False, 0.0
     interrupt = _GracefulInterrupt()
-    session_wait = 0.0
-    window_t, window_wait, window_n = t_run, 0.0, 0
-    # float64 keeps a long logging window's mean exact enough; MPS has no float64
-    acc_dtype = torch.float32 if device.type == "mps" else torch.float64
-    window_loss = torch.zeros((), dtype=acc_dtype, device=device)
+    window = _Window(run.device)
     bar = tqdm(
         total=cfg.steps,
-        initial=start,
+        initial=run.start,
         unit="step",
         desc="train",
         disable=not cfg.progress,
         dynamic_ncols=True,
     )
     loader = make_loader(
-        train_set,
-        start,
+        run.data.train_set,
+        run.start,
         cfg.steps,
         cfg.batch_size,
         cfg.num_workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=run.device.type == "cuda",
     )
     batches = iter(loader)
     try:
@@ -680,180 +652,165 @@ def train(
             t0 = time.perf_counter()
             blurred, sharp = next(batches)
             waited = time.perf_counter() - t0
-            window_wait += waited
-            session_wait += waited
-            blurred = blurred.to(device, non_blocking=True)
-            sharp = sharp.to(device, non_blocking=True)
-            if device.type == "cpu":
-                blurred = blurred.contiguous(memory_format=torch.channels_last)
-            lr = optimizer.param_groups[0]["lr"]
+            window.wait += waited
+            waited_s += waited
+            lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses
             in_update = True
-            with autocast():
-                outputs = model(blurred, return_all=True)
-            loss = multiscale_loss(outputs, sharp, cfg.loss)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.clip_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            if ema is not None:
-                with torch.no_grad():
-                    torch._foreach_lerp_(ema_params, model_params, 1.0 - cfg.ema_decay)
+            loss = _train_step(run, blurred, sharp)
             step += 1
             in_update = False
-            window_loss += loss.detach().to(acc_dtype)
-            window_n += 1
+            window.add(loss)
             bar.update(1)
             event = None
             if step % cfg.log_every == 0 or step == cfg.steps:
-                now = time.perf_counter()
-                last_loss = float(window_loss) / window_n
-                speed = window_n / max(now - window_t, 1e-9)
-                wait_share = window_wait / max(now - window_t, 1e-9)
-                if not math.isfinite(last_loss):
-                    raise FloatingPointError(
-                        f"the training loss became {last_loss} at step {step}; lower --lr, "
-                        "set --clip-grad-norm, or use --amp-dtype bfloat16"
-                    )
-                wall = elapsed + now - t_run
-                _append(
-                    out / TRAIN_LOG,
-                    [
-                        step,
-                        step * cfg.batch_size / len(train_set),
-                        last_loss,
-                        lr,
-                        speed,
-                        wait_share,
-                        wall,
-                    ],
-                )
-                bar.set_postfix(
-                    loss=f"{last_loss:.4g}",
-                    lr=f"{lr:.2e}",
-                    data=f"{100 * wait_share:.0f}%",
-                    refresh=False,
-                )
-                event = TrainProgress(
-                    step, cfg.steps, last_loss, lr, speed, wait_share, (cfg.steps - step) / speed
-                )
-                window_t, window_wait, window_n = now, 0.0, 0
-                window_loss.zero_()
-            validate = val_set is not None and (
+                event = _log_window(run, step, lr, window, bar)
+            if run.data.val_set is not None and (
                 (cfg.val_every and step % cfg.val_every == 0) or step == cfg.steps
-            )
-            if validate:
-                metrics = evaluate(shipped, val_set, policy)
-                last_val = {"step": float(step), **metrics}
-                _append(
-                    out / VAL_LOG,
-                    [
-                        step,
-                        metrics["psnr"],
-                        metrics["ssim"],
-                        metrics["psnr_input"],
-                        metrics["ssim_input"],
-                        int(metrics["images"]),
-                        elapsed + time.perf_counter() - t_run,
-                    ],
-                )
-                log.info(
-                    "step %d: validation PSNR %.2f dB (input %.2f), SSIM %.4f (input %.4f)",
-                    step,
-                    metrics["psnr"],
-                    metrics["psnr_input"],
-                    metrics["ssim"],
-                    metrics["ssim_input"],
-                )
-                base = event or TrainProgress(
-                    step, cfg.steps, last_loss, lr, float("nan"), float("nan"), float("nan")
-                )
-                event = dataclasses.replace(base, val=dict(last_val))
-                _replot(out, title, cfg.steps)
+            ):
+                event = _validate(run, step, lr, event)
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                checkpoint(step)
+                run.checkpoint(step)
             if event is not None and callback is not None and callback(event) is False:
                 stopped = step < cfg.steps
                 break
             if interrupt.requested:
                 raise KeyboardInterrupt
     except KeyboardInterrupt:
-        if not in_update and step > start:
-            checkpoint(step)
+        if not in_update and step > run.start:
+            run.checkpoint(step)
             log.warning(
                 "interrupted at step %d; checkpoint written to %s (continue with --resume)",
                 step,
-                out / CHECKPOINT,
+                run.out / CHECKPOINT,
             )
-        elif state is None and not (out / CHECKPOINT).exists():
-            _discard_unstarted(out)
+        elif not run.resumed and not (run.out / CHECKPOINT).exists():
+            discard_unstarted(run.out)
         raise
     except Exception:
-        if state is None and not (out / CHECKPOINT).exists():
-            _discard_unstarted(out)  # nothing to resume: a rerun must not be blocked by it
+        if not run.resumed and not (run.out / CHECKPOINT).exists():
+            discard_unstarted(run.out)  # nothing to resume: a rerun must not be blocked by it
         raise
     finally:
         interrupt.restore()
         bar.close()
         del batches, loader  # stops the workers
+    return step, stopped, waited_s
 
-    session_s = time.perf_counter() - t_run
-    checkpoint(step)
-    wall_s = elapsed + session_s
-    session_steps = step - start
+
+def _card_metrics(run: _Run) -> dict[str, Any]:
+    """The model card's metrics: the last validation and the last logged training loss."""
+    metrics: dict[str, Any] = {}
+    if run.last_val:
+        val = run.last_val
+        metrics = {
+            "val_psnr": round(val["psnr"], 4),
+            "val_ssim": round(val["ssim"], 5),
+            "val_psnr_input": round(val["psnr_input"], 4),
+            "val_ssim_input": round(val["ssim_input"], 5),
+            "val_images": int(val["images"]),
+            "val_step": int(val["step"]),
+            "val_crop": run.cfg.val_crop or "whole image",
+        }
+    loss = run.last_loss
+    metrics["train_loss"] = round(loss, 6) if math.isfinite(loss) else None
+    return metrics
+
+
+def _card(run: _Run, step: int, wall_s: float, metrics: dict[str, Any]) -> ModelCard:
+    """The final weights' model card: what was trained, on what, how long, how well."""
+    cfg, arch = run.cfg, run.arch
+    description = (
+        cfg.description
+        or f"SRN ({arch.channels} channel(s), width {arch.width}, {arch.scales} "
+        f"scales, {arch.res_blocks} ResBlocks, recurrent={arch.recurrent}) trained "
+        "with `napari-srn train`"
+    ).rstrip(". ")
+    # the provenance of fine-tuned weights is kept whatever the description says
+    if cfg.init_weights:
+        description += f"; fine-tuned from {cfg.init_weights}"
+    if run.average is not None:
+        description += f"; moving average of the weights (decay {cfg.ema_decay})"
+    data = run.data
+    return ModelCard(
+        name=cfg.name or run.out.name,
+        description=description,
+        training_data=_describe_data(cfg, data.source, len(data.train_set), data.val_text),
+        training_steps=step,
+        wall_time_hours=round(wall_s / 3600, 6),
+        hardware=_hardware(run.device),
+        metrics=metrics,
+        provisional=cfg.provisional,
+    )
+
+
+def _finish(run: _Run, step: int, stopped: bool, waited_s: float) -> TrainResult:
+    """The last checkpoint; the final weights with their card unless the run was stopped."""
+    session_s = time.perf_counter() - run.t_run
+    run.checkpoint(step)
+    wall_s = run.elapsed + session_s
+    session_steps = step - run.start
     speed = session_steps / session_s if session_steps else float("nan")
-    wait = session_wait / session_s if session_steps else float("nan")
+    wait = waited_s / session_s if session_steps else float("nan")
     if session_steps and wait > 0.1:
         log.warning(
             "the model waited for data %.0f%% of the time; raise num_workers (now %d) "
             "or image_cache if cores are free",
             100 * wait,
-            workers,
+            run.data.workers,
         )
-    metrics: dict[str, Any] = {}
-    if last_val:
-        metrics = {
-            "val_psnr": round(last_val["psnr"], 4),
-            "val_ssim": round(last_val["ssim"], 5),
-            "val_psnr_input": round(last_val["psnr_input"], 4),
-            "val_ssim_input": round(last_val["ssim_input"], 5),
-            "val_images": int(last_val["images"]),
-            "val_step": int(last_val["step"]),
-            "val_crop": cfg.val_crop or "whole image",
-        }
-    metrics["train_loss"] = round(last_loss, 6) if math.isfinite(last_loss) else None
+    metrics = _card_metrics(run)
+    out = run.out
     if stopped:
-        log.info("stopped at step %d of %d; continue with --resume", step, cfg.steps)
+        log.info("stopped at step %d of %d; continue with --resume", step, run.cfg.steps)
         return TrainResult(out, None, out / CHECKPOINT, step, metrics, wall_s, speed, wait, True)
-    card = ModelCard(
-        name=cfg.name or out.name,
-        description=(
-            (
-                cfg.description
-                or f"SRN ({arch.channels} channel(s), width {arch.width}, {arch.scales} "
-                f"scales, {arch.res_blocks} ResBlocks, recurrent={arch.recurrent}) trained "
-                "with `napari-srn train`"
-            ).rstrip(". ")
-            # the provenance of fine-tuned weights is kept whatever the description says
-            + (f"; fine-tuned from {cfg.init_weights}" if cfg.init_weights else "")
-            + (
-                f"; moving average of the weights (decay {cfg.ema_decay})"
-                if ema is not None
-                else ""
-            )
-        ),
-        training_data=_describe_data(cfg, source, len(train_set), val_text),
-        training_steps=step,
-        wall_time_hours=round(wall_s / 3600, 6),
-        hardware=_hardware(device),
-        metrics=metrics,
-        provisional=cfg.provisional,
+    save_model(
+        run.shipped,
+        out / WEIGHTS,
+        _card(run, step, wall_s, metrics),
+        half=run.cfg.half,
+        overwrite=True,
     )
-    save_model(shipped, out / WEIGHTS, card, half=cfg.half, overwrite=True)
     log.info("wrote %s (%d steps, %.2f h)", out / WEIGHTS, step, wall_s / 3600)
     return TrainResult(
         out, out / WEIGHTS, out / CHECKPOINT, step, metrics, wall_s, speed, wait, False
     )
+
+
+# ------------------------------------------------------------------------------ train
+
+
+def train(
+    config: TrainConfig, *, callback: Callable[[TrainProgress], bool | None] | None = None
+) -> TrainResult:
+    """Train an SRN as ``config`` says; return where the weights and logs are.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run (data, architecture, recipe, output folder). ``config.resume`` continues the
+        run in ``config.out`` exactly from its checkpoint.
+    callback : callable, optional
+        Called with a :class:`TrainProgress` every ``log_every`` steps and after each
+        validation; returning ``False`` stops the run after writing a resumable checkpoint.
+
+    Returns
+    -------
+    TrainResult
+        ``weights`` is ``run_dir / "model.safetensors"`` (a napari-srn weights file with its
+        model card filled in: ``deblur(image, model=result.weights)``), or None when stopped.
+
+    Examples
+    --------
+    >>> from napari_srn import TrainConfig, train  # doctest: +SKIP
+    >>> cfg = TrainConfig(data="photos/", out="runs/small", width=16, crop=128,
+    ...                   batch_size=4, steps=2000)  # doctest: +SKIP
+    >>> result = train(cfg)  # doctest: +SKIP
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(
+            f"config must be a TrainConfig, got {type(config).__name__}; build one "
+            "with TrainConfig(...) or napari_srn.training.config.config_from_file"
+        )
+    run = _start(config)
+    step, stopped, waited_s = _loop(run, callback)
+    return _finish(run, step, stopped, waited_s)
