@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .._validate import intensity_range
+from .._validate import IntensityRange, intensity_range
 from .synth import ShakeParams, augment, random_kernel, reflect_take, shake
 
 __all__ = [
@@ -377,8 +377,8 @@ class _Cache:
 
 
 def _to_unit(arr: np.ndarray, lo: float, hi: float, channels: int) -> np.ndarray:
-    """Raw pixels to float32 in [0, 1] with the requested number of channels."""
-    x = (arr.astype(np.float32) - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+    """Raw pixels to float32 in [0, 1] (the map deblur uses) with ``channels`` channels."""
+    x = IntensityRange(lo, hi, arr.dtype).to_model(arr)
     if channels == 1 and x.shape[-1] == 3:
         x = (x @ _GRAY)[:, :, None]
     elif channels == 3 and x.shape[-1] == 1:
