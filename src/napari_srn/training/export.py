@@ -8,8 +8,8 @@ from pathlib import Path
 from ..model.config import SRNConfig
 from ..model.srn import SRN
 from ..model.weights import ModelCard, save_model
-from .config import MODEL_FIELDS
 from .checkpoint import load_checkpoint
+from .config import MODEL_FIELDS
 
 __all__ = ["export_checkpoint"]
 
