@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, cast, overload
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ._progress import reporter
-from ._validate import check_dtype_and_shape, check_image
+from ._validate import ImageLike, check_dtype_and_shape, check_image
 from .inference.eager import Progress, run_frames
 from .inference.plan import ModelLike, auto_tile_size, make_plan
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
 
 
 def iter_deblur(
-    image: np.ndarray,
+    image: npt.ArrayLike,
     *,
     model: ModelLike = "default",
     channel_axis: int | None = None,
@@ -32,13 +37,47 @@ def iter_deblur(
     ``image``.
 
     Input is validated before the generator is returned, so bad arguments raise at once.
+
+    Parameters
+    ----------
+    image : array_like
+        As for :func:`deblur`, held in memory (use :func:`deblur` for dask or zarr input).
+    model : str, path or torch.nn.Module, optional
+        As for :func:`deblur`.
+    channel_axis : int or None, optional
+        As for :func:`deblur`.
+    tile_size : int or None, optional
+        As for :func:`deblur`.
+    overlap : int or None, optional
+        As for :func:`deblur`.
+    device : str, torch.device or None, optional
+        As for :func:`deblur`.
+    in_range : (float, float), optional
+        As for :func:`deblur`.
+    precision : {"auto", "float32", "bfloat16", "float16"}, optional
+        As for :func:`deblur`.
+
+    Returns
+    -------
+    generator of Progress
+        Yields ``Progress(done, total)`` after each tile; its return value is the deblurred
+        image (same shape and dtype as ``image``).
     """
     arr = check_image(image)
     plan = make_plan(arr, model, channel_axis, tile_size, overlap, device, in_range, precision)
     return run_frames(plan, np.empty_like(arr))
 
 
-def _deblur_lazy(arr, model, channel_axis, tile_size, overlap, device, in_range, precision):
+def _deblur_lazy(
+    arr: da.Array,
+    model: ModelLike,
+    channel_axis: int | None,
+    tile_size: int | None,
+    overlap: int | None,
+    device: str | torch.device | None,
+    in_range: tuple[float, float] | None,
+    precision: str,
+) -> da.Array:
     """Lazy path: the same plan, then one dask graph (see napari_srn.inference.lazy)."""
     from .inference.lazy import deblur_lazy, task_model
 
@@ -49,8 +88,48 @@ def _deblur_lazy(arr, model, channel_axis, tile_size, overlap, device, in_range,
     return deblur_lazy(plan, task_model(model, plan, device), precision)
 
 
+def _drain(
+    gen: Generator[Progress, None, np.ndarray], progress: bool | Callable[[int, int], object]
+) -> np.ndarray:
+    """Run :func:`iter_deblur`'s generator to its end, reporting each step as ``progress``
+    asks (see :func:`deblur`), and return its result."""
+    with reporter(progress, desc="deblur", unit="tile", min_total=1, leave=False) as report:
+        while True:
+            try:
+                step = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            report(step)
+
+
+@overload
 def deblur(
     image: np.ndarray,
+    *,
+    model: ModelLike = ...,
+    channel_axis: int | None = ...,
+    tile_size: int | None = ...,
+    overlap: int | None = ...,
+    device: str | torch.device | None = ...,
+    progress: bool | Callable[[int, int], object] = ...,
+    in_range: tuple[float, float] | None = ...,
+    precision: str = ...,
+) -> np.ndarray: ...
+@overload
+def deblur(
+    image: ImageLike,
+    *,
+    model: ModelLike = ...,
+    channel_axis: int | None = ...,
+    tile_size: int | None = ...,
+    overlap: int | None = ...,
+    device: str | torch.device | None = ...,
+    progress: bool | Callable[[int, int], object] = ...,
+    in_range: tuple[float, float] | None = ...,
+    precision: str = ...,
+) -> np.ndarray | da.Array: ...
+def deblur(
+    image: ImageLike,
     *,
     model: ModelLike = "default",
     channel_axis: int | None = None,
@@ -60,7 +139,7 @@ def deblur(
     progress: bool | Callable[[int, int], object] = False,
     in_range: tuple[float, float] | None = None,
     precision: str = "auto",
-):
+) -> np.ndarray | da.Array:
     """Remove camera shake and motion blur with a scale-recurrent network (SRN-DeblurNet).
 
     Parameters
@@ -141,7 +220,7 @@ def deblur(
             open_lazy(image), model, channel_axis, tile_size, overlap, device, in_range, precision
         )
     gen = iter_deblur(
-        image,
+        cast("npt.ArrayLike", image),  # in memory: paths are lazy sources
         model=model,
         channel_axis=channel_axis,
         tile_size=tile_size,
@@ -150,10 +229,4 @@ def deblur(
         in_range=in_range,
         precision=precision,
     )
-    with reporter(progress, desc="deblur", unit="tile", min_total=1, leave=False) as report:
-        while True:
-            try:
-                step = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            report(step)
+    return _drain(gen, progress)

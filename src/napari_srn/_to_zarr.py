@@ -9,19 +9,25 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import dask
 import dask.array as da
 import numpy as np
 
 from ._progress import reporter
-from ._validate import check_dtype_and_shape, normalize_channel_axis
+from ._validate import ImageLike, check_dtype_and_shape, normalize_channel_axis
 from .io.ome_zarr import NGFF_ORDER, Cancelled, OmeZarrSink, ngff_axes
+
+if TYPE_CHECKING:
+    import torch
+
+    from .inference.plan import ModelLike, Plan
 
 __all__ = ["Cancelled", "deblur_to_zarr"]
 
 
-def _module_hash(net) -> str:
+def _module_hash(net: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for name, t in net.state_dict().items():
         h.update(name.encode())
@@ -68,8 +74,9 @@ def _files_state(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fingerprint(source: object, arr: da.Array, settings: dict) -> str:
+def _fingerprint(source: object, arr: da.Array, settings: dict[str, Any]) -> str:
     local = _source_path(source)
+    ident: object
     if local is not None and local.exists():
         ident = [str(local), _files_state(local)]
     elif hasattr(source, "store_path"):  # a zarr array or group in a remote or memory store
@@ -82,15 +89,88 @@ def _fingerprint(source: object, arr: da.Array, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _frame_chunked(source: np.ndarray, cax: int | None) -> da.Array:
+    """An in-memory ``source`` as a dask array of one frame (all its channels) a chunk."""
+    whole = {cax, *[i for i in range(source.ndim) if i != cax][-2:]}
+    return da.from_array(
+        source, chunks=tuple(n if i in whole else 1 for i, n in enumerate(source.shape))
+    )
+
+
+def _settings(plan: Plan, names: str) -> dict[str, Any]:
+    """What decides the result, besides the input: a run with other settings is not resumed
+    (the fingerprint includes them) and the output's metadata records them."""
+    net = plan.net
+    return {
+        "model_sha256": getattr(net, "sha256", None) or _module_hash(net),
+        "model_config": (
+            cast(Any, net).config.to_dict() if hasattr(net, "config") else type(net).__name__
+        ),
+        "channel_axis": plan.cax,
+        "tile_size": plan.tile,
+        "overlap": plan.halo,
+        "in_range": (plan.rng.low, plan.rng.high),
+        "precision": plan.precision.name,
+        "axes": names,
+    }
+
+
+def _provenance(source: object, net: torch.nn.Module, settings: dict[str, Any]) -> dict[str, Any]:
+    """The output's record of how it was made: napari-srn's version, the model, the source."""
+    from . import __version__
+
+    return {
+        "napari_srn_version": __version__,
+        "model": {"name": getattr(getattr(net, "card", None), "name", None), **settings},
+        "source": str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__,
+    }
+
+
+def _in_ngff_order(result: da.Array, names: str) -> tuple[da.Array, str]:
+    """``result`` with its axes (named by ``names``) in NGFF order and all channels in one
+    chunk, and the names in that order."""
+    order = sorted(range(result.ndim), key=lambda i: NGFF_ORDER.index(names[i]))
+    out_axes = "".join(names[i] for i in order)
+    final = result.transpose(order)
+    final = final.rechunk(
+        tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, final.chunks, strict=True))
+    )
+    return final, out_axes
+
+
+def _write(
+    sink: OmeZarrSink,
+    final: da.Array,
+    axes: str,
+    title: str,
+    progress: bool | Callable[[int, int], object],
+    cancel: Callable[[], bool] | None,
+    batch_size: int | None,
+) -> None:
+    """Compute ``final`` into ``sink`` (an image named after ``title``), ``batch_size`` chunks
+    per dask call (default: 2 per worker thread, at least 2), reporting each chunk as
+    ``progress`` asks."""
+    threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    with reporter(progress, desc="deblur to zarr", unit="chunk") as report:
+        sink.write(
+            final,
+            axes,
+            name=f"{title} (deblurred by napari-srn)",
+            progress=report,
+            cancel=cancel,
+            batch=batch_size or max(2, 2 * threads),
+        )
+
+
 def deblur_to_zarr(
-    source,
+    source: ImageLike,
     dest: str | os.PathLike,
     *,
-    model="default",
+    model: ModelLike = "default",
     channel_axis: int | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     in_range: tuple[float, float] | None = None,
     axes: str | None = None,
     overwrite: bool = False,
@@ -111,15 +191,25 @@ def deblur_to_zarr(
         moves before the spatial ones, named in each array's ``dimension_names``) and zarr
         chunks equal to the tiles; ``1``, ``2``, ... are 2x2-mean downsamplings of it, down to
         about one tile, so that viewers show it zoomed out without reading everything.
-    model, channel_axis, tile_size, overlap, device, in_range, precision
-        As for :func:`napari_srn.deblur`. ``device=None`` lets each dask worker use its own
-        GPU, or its CPU (and ``precision="auto"`` the best that device has).
+    model : str, path or torch.nn.Module, optional
+        As for :func:`napari_srn.deblur`.
+    channel_axis : int or None, optional
+        As for :func:`napari_srn.deblur`.
+    tile_size : int or None, optional
+        As for :func:`napari_srn.deblur`.
+    overlap : int or None, optional
+        As for :func:`napari_srn.deblur`.
+    device : str, torch.device or None, optional
+        As for :func:`napari_srn.deblur`; None lets each dask worker use its own GPU, or its
+        CPU (and ``precision="auto"`` the best that device has).
+    in_range : (float, float), optional
+        As for :func:`napari_srn.deblur`.
     axes : str, optional
         Names of the input's axes, e.g. ``"tyx"``, ``"zyxc"``; by default ``"yx"`` preceded by
         ``"t"`` or ``"tz"``, with ``"c"`` at ``channel_axis``.
     overwrite : bool
-        Replace an existing ``dest`` that holds anything other than this same run. (The same
-        run, unfinished, is resumed; finished, it is left as it is.)
+        Replace an existing ``dest`` that holds anything other than this same run (the same
+        run is resumed if unfinished, and left as it is if finished).
     progress : bool or callable
         True shows a tqdm bar on stderr; a callable gets ``(done, total)`` chunks.
     cancel : callable, optional
@@ -128,69 +218,33 @@ def deblur_to_zarr(
     batch_size : int, optional
         Chunks computed per dask call (default: 2 per worker thread, at least 2). Runs on the
         active dask scheduler, e.g. a ``dask.distributed`` client.
+    precision : {"auto", "float32", "bfloat16", "float16"}, optional
+        As for :func:`napari_srn.deblur`, resolved by each dask worker on its device.
 
     Returns
     -------
     pathlib.Path
         ``dest``.
     """
-    from . import __version__
     from .inference.lazy import deblur_lazy, task_model
     from .inference.plan import make_plan
     from .io.zarr import open_lazy
 
     dest = Path(dest).expanduser()
     _check_not_the_input(source, dest)
-    if isinstance(source, np.ndarray):
-        check_dtype_and_shape(source.dtype, source.shape)
-        cax = normalize_channel_axis(source, channel_axis)
-        whole = {cax, *[i for i in range(source.ndim) if i != cax][-2:]}  # one frame a chunk
-        arr = da.from_array(
-            source, chunks=tuple(n if i in whole else 1 for i, n in enumerate(source.shape))
-        )
-    else:
-        arr = open_lazy(source)
-        check_dtype_and_shape(arr.dtype, arr.shape)
-        cax = normalize_channel_axis(arr, channel_axis)
+    data = source if isinstance(source, np.ndarray) else open_lazy(source)
+    check_dtype_and_shape(data.dtype, data.shape)
+    cax = normalize_channel_axis(data, channel_axis)
+    arr = _frame_chunked(data, cax) if isinstance(data, np.ndarray) else data
     names = ngff_axes(axes, arr.ndim, cax)
     plan = make_plan(arr, model, cax, tile_size, overlap, device, in_range, precision, lazy=True)
-    net = plan.net
-    settings = {
-        "model_sha256": getattr(net, "sha256", None) or _module_hash(net),
-        "model_config": net.config.to_dict() if hasattr(net, "config") else type(net).__name__,
-        "channel_axis": cax,
-        "tile_size": plan.tile,
-        "overlap": plan.halo,
-        "in_range": (plan.rng.low, plan.rng.high),
-        "precision": plan.precision.name,
-        "axes": names,
-    }
-    provenance = {
-        "napari_srn_version": __version__,
-        "model": {"name": getattr(getattr(net, "card", None), "name", None), **settings},
-        "source": str(source) if isinstance(source, (str, os.PathLike)) else type(source).__name__,
-    }
+    settings = _settings(plan, names)
+    provenance = _provenance(source, plan.net, settings)
     sink = OmeZarrSink(dest, _fingerprint(source, arr, settings), provenance, overwrite)
     with sink:  # holds the destination's lock until the end
         if sink.complete:
             return dest
-
         result = deblur_lazy(plan, task_model(model, plan, device), precision, sink)
-        order = sorted(range(arr.ndim), key=lambda i: NGFF_ORDER.index(names[i]))
-        out_axes = "".join(names[i] for i in order)
-        final = result.transpose(order)  # NGFF axis order, all channels in one chunk
-        final = final.rechunk(
-            tuple((sum(c),) if a == "c" else c for a, c in zip(out_axes, final.chunks, strict=True))
-        )
-
-        threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
-        with reporter(progress, desc="deblur to zarr", unit="chunk") as report:
-            sink.write(
-                final,
-                out_axes,
-                name=f"{dest.stem} (deblurred by napari-srn)",
-                progress=report,
-                cancel=cancel,
-                batch=batch_size or max(2, 2 * threads),
-            )
+        final, out_axes = _in_ngff_order(result, names)
+        _write(sink, final, out_axes, dest.stem, progress, cancel, batch_size)
     return dest

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = [
+    "ImageLike",
     "IntensityRange",
+    "MaybeLazy",
     "check_dtype_and_shape",
     "check_image",
     "check_overlap",
@@ -16,6 +24,13 @@ __all__ = [
     "intensity_range",
     "normalize_channel_axis",
 ]
+
+#: What :func:`napari_srn.deblur` and :func:`napari_srn.deblur_to_zarr` take: anything
+#: :func:`numpy.asarray` takes (held in memory), a dask or zarr array (both array-likes, which
+#: are processed lazily), or the path (``str`` or ``os.PathLike``) of a zarr store.
+ImageLike: TypeAlias = npt.ArrayLike | os.PathLike
+#: A numpy array, or a dask array on the lazy path (dask is imported only there).
+MaybeLazy: TypeAlias = "np.ndarray | da.Array"
 
 
 def check_dtype_and_shape(dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -58,7 +73,7 @@ def check_image(image: object) -> np.ndarray:
     return arr
 
 
-def normalize_channel_axis(arr: np.ndarray, channel_axis: int | None) -> int | None:
+def normalize_channel_axis(arr: MaybeLazy, channel_axis: int | None) -> int | None:
     """Check ``channel_axis`` (scikit-image convention) and return it as a non-negative index.
 
     With ``channel_axis=None`` an image whose last axis has 3 or 4 entries (and whose other
@@ -175,7 +190,7 @@ class IntensityRange:
         return out.astype(self.dtype, copy=False)
 
 
-def intensity_range(arr, in_range: tuple[float, float] | None = None) -> IntensityRange:
+def intensity_range(arr: MaybeLazy, in_range: tuple[float, float] | None = None) -> IntensityRange:
     """Choose how ``arr``'s values map to the model's [0, 1] input range.
 
     * ``in_range=(low, high)``: those values map to 0 and 1 (no pass over the data);

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from magicgui.types import FileDialogMode
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -102,82 +103,10 @@ class DeblurWidget(Container):
         self._saving: str | None = None
         self._closed = False
         s = _logic.load_settings()
-        models = _logic.model_choices()
-        values = [value for _, value in models]
-        devices = _logic.usable_devices()
-
-        self.layer = ComboBox(label="image", choices=self._image_layers)
-        self.layer.tooltip = "The image layer to deblur"
-        self.axes = LineEdit(label="axes", value="")
-        self.axes.tooltip = (
-            "One letter per dimension of the layer: T time, Z depth, C channels, Y X the image "
-            "(e.g. TYX, ZYX, YXC, CYX). C of 3 or 4 entries is colour (RGB, RGBA: the alpha is "
-            "kept); other channel counts are deblurred one by one as gray images. Guessed from "
-            "the layer; correct it if the guess is wrong"
-        )
-        self.model = ComboBox(
-            label="model", choices=models, value=s.model if s.model in values else "default"
-        )
-        self.model.tooltip = "The network's weights: a bundled model, or a .safetensors file"
-        self.weights = FileEdit(label="weights", mode="r", filter="*.safetensors")
-        self.weights.tooltip = "A napari-srn .safetensors weights file (napari-srn train)"
-        if s.weights:
-            self.weights.value = s.weights
-        self.card = Label(label="")
-        self.device = ComboBox(
-            label="device", choices=devices, value=s.device if s.device in devices else "auto"
-        )
-        self.device.tooltip = "auto: the GPU when there is one, else the CPU"
-        self.tile_size = SpinBox(
-            label="tile (0: auto)", min=0, max=8192, step=16, value=s.tile_size
-        )
-        self.tile_size.tooltip = "Pixels per model call (0: automatic, from free memory)"
-        self.precision = ComboBox(label="precision", choices=_logic.PRECISIONS, value=s.precision)
-        self.precision.tooltip = (
-            "auto: bfloat16 where the CPU or GPU computes it natively (several times faster, "
-            "visually identical), float32 elsewhere; float32: the reference result; "
-            "float16: GPUs only"
-        )
-        self.intensity = ComboBox(label="intensities", choices=_logic.INTENSITY, value=s.intensity)
-        self.intensity.tooltip = (
-            "Which values map to the model's 0..1 (others are clipped). auto: 0..255 for 8 bit, "
-            "the image's own min..max in memory, and for dask/zarr stacks the min..max of "
-            f"{_logic.SAMPLE_FRAMES} frames spread over the stack; contrast limits: the layer's "
-            "(set them in the layer controls to give your own); data type range: e.g. 0..65535"
-        )
-        self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
-        self.mode.tooltip = (
-            "auto: compute a single in-memory image now; stacks, dask/zarr and multiscale "
-            "layers lazily (each frame when viewed)"
-        )
-        self.save = CheckBox(text="save to OME-Zarr", value=False)
-        self.save.tooltip = (
-            "Write the result to an OME-Zarr folder, chunk by chunk (resumable), and show it "
-            "from there"
-        )
-        self.save_path = FileEdit(label="output", mode="w", filter="*.zarr")
-        self.save_path.tooltip = "The .zarr folder to write (a new one, or this same run's)"
-        self.overwrite = CheckBox(text="replace an existing output", value=False)
-        self.overwrite.tooltip = (
-            "Replace an OME-Zarr output of another run (only once the new one is complete); "
-            "a folder napari-srn did not write is never replaced"
-        )
-        self.replace = CheckBox(text="replace the previous result layer", value=True)
-        self.replace.tooltip = (
-            "Remove this layer's earlier '(deblurred)' result when the new one is added, "
-            "instead of adding '[1]', '[2]', ..."
-        )
-        self.defaults_button = PushButton(text="Restore defaults")
-        self.defaults_button.tooltip = "Set every choice back to its default"
-        self.plan = Label(label="")
-        self.status = Label(label="", value="")
-        self.run_button = PushButton(text="Deblur")
-        self.run_button.tooltip = "Deblur the chosen layer with these settings"
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.cancel_button.tooltip = "Stop after the current tile; no layer is added"
-        self.progress = ProgressBar(label="", value=0, visible=False)
-        for label in (self.card, self.plan):
-            label.native.setWordWrap(True)
+        self._add_image_choices(s)
+        self._add_run_choices(s)
+        self._add_output_choices()
+        self._add_actions()
         self.extend(
             [
                 self.layer,
@@ -208,6 +137,108 @@ class DeblurWidget(Container):
         self._status_timer.setInterval(250)
         self._status_timer.timeout.connect(self._update_status)
         self._gone = False  # the widget (with the viewer) was destroyed
+        self._connect()
+        active = self._viewer.layers.selection.active
+        if isinstance(active, Image):
+            self.layer.value = active
+        self._guess_axes()
+        self._refresh()
+
+    # ------------------------------------------------------------------ building
+
+    def _add_image_choices(self, s: _logic.Settings) -> None:
+        """The layer, its axes, and the model (a bundled one or a weights file) with its card."""
+        models = _logic.model_choices()
+        values = [value for _, value in models]
+        self.layer = ComboBox(label="image", choices=self._image_layers)
+        self.layer.tooltip = "The image layer to deblur"
+        self.axes = LineEdit(label="axes", value="")
+        self.axes.tooltip = (
+            "One letter per dimension of the layer: T time, Z depth, C channels, Y X the image "
+            "(e.g. TYX, ZYX, YXC, CYX). C of 3 or 4 entries is colour (RGB, RGBA: the alpha is "
+            "kept); other channel counts are deblurred one by one as gray images. Guessed from "
+            "the layer; correct it if the guess is wrong"
+        )
+        self.model = ComboBox(
+            label="model", choices=models, value=s.model if s.model in values else "default"
+        )
+        self.model.tooltip = "The network's weights: a bundled model, or a .safetensors file"
+        self.weights = FileEdit(
+            label="weights", mode=FileDialogMode.EXISTING_FILE, filter="*.safetensors"
+        )
+        self.weights.tooltip = "A napari-srn .safetensors weights file (napari-srn train)"
+        if s.weights:
+            self.weights.set_value(s.weights)
+        self.card = Label(label="")
+
+    def _add_run_choices(self, s: _logic.Settings) -> None:
+        """How the model runs: device, tile, precision, intensity mapping, now or lazily."""
+        devices = _logic.usable_devices()
+        self.device = ComboBox(
+            label="device", choices=devices, value=s.device if s.device in devices else "auto"
+        )
+        self.device.tooltip = "auto: the GPU when there is one, else the CPU"
+        self.tile_size = SpinBox(
+            label="tile (0: auto)", min=0, max=8192, step=16, value=s.tile_size
+        )
+        self.tile_size.tooltip = "Pixels per model call (0: automatic, from free memory)"
+        self.precision = ComboBox(label="precision", choices=_logic.PRECISIONS, value=s.precision)
+        self.precision.tooltip = (
+            "auto: bfloat16 where the CPU or GPU computes it natively (several times faster, "
+            "visually identical), float32 elsewhere; float32: the reference result; "
+            "float16: GPUs only"
+        )
+        self.intensity = ComboBox(label="intensities", choices=_logic.INTENSITY, value=s.intensity)
+        self.intensity.tooltip = (
+            "Which values map to the model's 0..1 (others are clipped). auto: 0..255 for 8 bit, "
+            "the image's own min..max in memory, and for dask/zarr stacks the min..max of "
+            f"{_logic.SAMPLE_FRAMES} frames spread over the stack; contrast limits: the layer's "
+            "(set them in the layer controls to give your own); data type range: e.g. 0..65535"
+        )
+        self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
+        self.mode.tooltip = (
+            "auto: compute a single in-memory image now; stacks, dask/zarr and multiscale "
+            "layers lazily (each frame when viewed)"
+        )
+
+    def _add_output_choices(self) -> None:
+        """Where the result goes: an OME-Zarr folder or memory, and which layer it replaces."""
+        self.save = CheckBox(text="save to OME-Zarr", value=False)
+        self.save.tooltip = (
+            "Write the result to an OME-Zarr folder, chunk by chunk (resumable), and show it "
+            "from there"
+        )
+        self.save_path = FileEdit(
+            label="output", mode=FileDialogMode.OPTIONAL_FILE, filter="*.zarr"
+        )
+        self.save_path.tooltip = "The .zarr folder to write (a new one, or this same run's)"
+        self.overwrite = CheckBox(text="replace an existing output", value=False)
+        self.overwrite.tooltip = (
+            "Replace an OME-Zarr output of another run (only once the new one is complete); "
+            "a folder napari-srn did not write is never replaced"
+        )
+        self.replace = CheckBox(text="replace the previous result layer", value=True)
+        self.replace.tooltip = (
+            "Remove this layer's earlier '(deblurred)' result when the new one is added, "
+            "instead of adding '[1]', '[2]', ..."
+        )
+
+    def _add_actions(self) -> None:
+        """The buttons, the plan and status lines, and the progress bar."""
+        self.defaults_button = PushButton(text="Restore defaults")
+        self.defaults_button.tooltip = "Set every choice back to its default"
+        self.plan = Label(label="")
+        self.status = Label(label="", value="")
+        self.run_button = PushButton(text="Deblur")
+        self.run_button.tooltip = "Deblur the chosen layer with these settings"
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.cancel_button.tooltip = "Stop after the current tile; no layer is added"
+        self.progress = ProgressBar(label="", value=0, visible=False)
+        for label in (self.card, self.plan):
+            label.native.setWordWrap(True)
+
+    def _connect(self) -> None:
+        """Wire the buttons, the choices and the viewer's layer list to the widget."""
         self.native.destroyed.connect(self._on_destroyed)
         self._closed_watch = _ClosedWatch(self.native, self._on_closed)
         self.run_button.changed.connect(lambda: self.run())
@@ -222,11 +253,6 @@ class DeblurWidget(Container):
         for layer in self._viewer.layers:
             self._watch_layer(layer)
         self.layer.changed.connect(self._guess_axes)
-        active = self._viewer.layers.selection.active
-        if isinstance(active, Image):
-            self.layer.value = active
-        self._guess_axes()
-        self._refresh()
 
     # ------------------------------------------------------------------ state
 
@@ -415,7 +441,7 @@ class DeblurWidget(Container):
         self._closed = True
         self.cancel()
 
-    def _on_destroyed(self, *_: Any) -> None:
+    def _on_destroyed(self, *_args: Any) -> None:
         """The widget is destroyed (with the viewer): also stop computing lazy frames."""
         self._gone = True
         self._on_closed()
