@@ -191,7 +191,7 @@ def _deblur_file(args: argparse.Namespace) -> int:
         else:
             with ProgressBar(out=sys.stderr):
                 result = result.compute()
-    if grey_alpha:  # the transparency comes back as it was
+    if grey_alpha and axis is not None:  # the transparency comes back as it was
         result = np.stack([result, np.take(image, 1, axis=axis)], axis=axis)
     write_image(
         out, result, channel_axis=axis, overwrite=args.overwrite, axes=file_axes, alpha=alpha
@@ -234,7 +234,7 @@ def _deblur_sample(args: argparse.Namespace) -> int:
     truth = sharp_sample()
     card = model.card
     flag = " [PROVISIONAL]" if card.provisional else ""
-    print(f"model {card.name} (sha256 {model.sha256[:12]}){flag}")
+    print(f"model {card.name} (sha256 {(model.sha256 or '')[:12]}){flag}")
     print(
         f"PSNR vs the sharp photo: blurred {peak_signal_noise_ratio(truth, blurred):.2f} dB, "
         f"deblurred {peak_signal_noise_ratio(truth, sharp):.2f} dB"

@@ -208,7 +208,7 @@ class BackgroundFrames:
                 while frame is None and not self._closed:
                     self._cond.wait()
                     frame = self._next()
-                if self._closed:
+                if self._closed or frame is None:  # None only when closed
                     return
                 self.computing = frame
             try:

@@ -76,7 +76,7 @@ def frame_chunks(shape: Sequence[int], rgb: bool) -> tuple[int, ...]:
     return (1,) * (len(shape) - n) + tuple(shape[-n:])
 
 
-def _as_dask(level: Any, rgb: bool):
+def _as_dask(level: Any, rgb: bool) -> Any:
     import dask.array as da
 
     from napari_srn.io.zarr import backing
@@ -164,6 +164,7 @@ def zarr_job(
     lazily with the source's axis order. Setting ``cancel`` stops it between chunks (the
     store stays resumable) and raises :class:`napari_srn.Cancelled`."""
     from napari_srn import Progress, deblur_to_zarr
+    from napari_srn.io.ome_zarr import NGFF_ORDER
     from napari_srn.io.zarr import open_lazy
 
     try:
@@ -203,11 +204,11 @@ def zarr_job(
             cancel.set()
         thread.join()
     if "error" in box:
-        err = box["error"]
-        if isinstance(err, RuntimeError):
-            raise _failed(err) from err
-        raise err
+        error = box["error"]
+        if isinstance(error, RuntimeError):
+            raise _failed(error) from error
+        raise error
     # the store holds the axes in NGFF order (t, c, z, y, x); give them back the layer's order
-    stored = sorted(axes, key="tczyx".index)
+    stored = sorted(axes, key=NGFF_ORDER.index)
     data = open_lazy(box["path"]).transpose([stored.index(a) for a in axes])
     return Outcome(data, meta, str(box["path"]))

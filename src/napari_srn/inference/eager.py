@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 __all__ = ["LEVEL_ALIGN", "Progress", "Runner", "drain", "level_tiles", "run_frames"]
+
+R = TypeVar("R")
 
 #: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
 #: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
@@ -43,7 +45,7 @@ class Progress:
     total: int
 
 
-def drain(gen: Generator):
+def drain(gen: Generator[object, None, R]) -> R:
     """Run a generator to its end and return its return value (e.g. ``Runner.run``)."""
     while True:
         try:

@@ -24,7 +24,7 @@ import functools
 import os
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dask
 import dask.array as da
@@ -76,6 +76,11 @@ class ModelRef:
         return cls(str(net.source), str(net.sha256), device)
 
 
+#: The model a task receives: a :class:`ModelRef`, or the ``(module, device)`` of the graph node
+#: that :func:`_model_node` made for a module given in memory.
+TaskModel = ModelRef | tuple[torch.nn.Module, torch.device]
+
+
 @functools.lru_cache(maxsize=4)
 def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, torch.device]:
     from ..model.weights import load_model
@@ -89,7 +94,7 @@ def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, 
     return model, next(model.parameters()).device
 
 
-def _resolve(model: ModelRef | tuple[torch.nn.Module, torch.device], precision: str) -> Runner:
+def _resolve(model: TaskModel, precision: str) -> Runner:
     net, dev = model.load() if isinstance(model, ModelRef) else model
     return Runner(net, dev, None, 0, precision)
 
@@ -122,13 +127,13 @@ def _upsampled(window: np.ndarray, margin: tuple, target: tuple, size: tuple) ->
 def _level_block(
     xs: np.ndarray,
     *coarser: np.ndarray,
-    model,
+    model: TaskModel,
     precision: str,
     halo: int,
     channels: int,
     has_prev: bool,
     lstm: bool,
-    block_info=None,
+    block_info: Any = None,
 ) -> np.ndarray:
     """One tile of one level for every frame in the block; see the module docstring."""
     runner = _resolve(model, precision)
@@ -244,7 +249,9 @@ def fitting_tile(net: torch.nn.Module, size: tuple[int, int], tile: int, halo: i
     return fits
 
 
-def _model_node(model: ModelRef | torch.nn.Module, device: torch.device | None):
+def _model_node(
+    model: ModelRef | torch.nn.Module, device: torch.device | None
+) -> tuple[torch.nn.Module, object]:
     """(network, what the tasks receive): a ModelRef as is, or the module as one graph node."""
     if isinstance(model, ModelRef):
         return model.load()[0], model
@@ -359,14 +366,20 @@ def split_level(out: da.Array, net: SRN, tile: int | None) -> tuple[da.Array, da
         return out, None
     c = net.config.channels
     cores = tuple(tuple(4 * n for n in axis) for axis in out.chunks[-2:])
-    pred = out.map_blocks(
-        _unpack_prediction, c, chunks=(*out.chunks[:-3], (c,), *cores), dtype=np.float32
+    pred = da.map_blocks(
+        _unpack_prediction, out, c, chunks=(*out.chunks[:-3], (c,), *cores), dtype=np.float32
     )
     return pred, out[..., 16 * c :, :, :]
 
 
 def _generic_block(
-    window: np.ndarray, *, model, precision: str, halo: int, divisor: int, block_info=None
+    window: np.ndarray,
+    *,
+    model: TaskModel,
+    precision: str,
+    halo: int,
+    divisor: int,
+    block_info: Any = None,
 ) -> np.ndarray:
     """A plain model on one tile: pad the window to the divisor like the eager tiler does."""
     runner = _resolve(model, precision)
@@ -391,7 +404,13 @@ def _generic_block(
 
 
 def _lazy_generic(
-    x: da.Array, net: torch.nn.Module, ref: object, *, tile, halo, precision: str
+    x: da.Array,
+    net: torch.nn.Module,
+    ref: object,
+    *,
+    tile: int | None,
+    halo: int,
+    precision: str,
 ) -> da.Array:
     divisor = int(getattr(net, "divisor", 1))
     lead = tuple((1,) * n for n in x.shape[:-3])

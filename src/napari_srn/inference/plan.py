@@ -15,6 +15,7 @@ import torch
 
 from .._validate import (
     IntensityRange,
+    MaybeLazy,
     check_overlap,
     check_tile_size,
     intensity_range,
@@ -178,14 +179,14 @@ def channel_groups(
     )
 
 
-def layout(a, cax: int | None):
+def layout(a: Any, cax: int | None) -> Any:
     """View of ``a`` as ``(..., C, H, W)`` (numpy or dask)."""
     if cax is None:
         return a[..., None, :, :]
     return np.moveaxis(np.moveaxis(a, cax, -1), -1, -3)
 
 
-def unlayout(a, cax: int | None):
+def unlayout(a: Any, cax: int | None) -> Any:
     """Inverse of :func:`layout`."""
     if cax is None:
         return a[..., 0, :, :]
@@ -224,11 +225,11 @@ class Plan:
     @property
     def padded(self) -> tuple[int, int]:
         """Frame size padded to the model's divisor."""
-        return tuple(n + (-n % self.divisor) for n in self.src.shape[-2:])  # type: ignore[return-value]
+        return tuple(n + (-n % self.divisor) for n in self.src.shape[-2:])
 
 
 def make_plan(
-    arr,
+    arr: MaybeLazy,
     model: ModelLike,
     channel_axis: int | None,
     tile_size: int | None,

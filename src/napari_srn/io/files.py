@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["ImageFile", "check_output", "open_image", "read_image", "write_image"]
 
@@ -102,7 +103,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
 
 def check_output(
     path: str | os.PathLike,
-    dtype,
+    dtype: npt.DTypeLike,
     *,
     overwrite: bool = False,
     shape: tuple[int, ...] | None = None,

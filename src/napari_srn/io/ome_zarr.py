@@ -31,12 +31,16 @@ import warnings
 from collections.abc import Callable
 from itertools import product
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import dask
 import dask.array as da
 import numpy as np
 
 from ..inference.eager import Progress
+
+if TYPE_CHECKING:
+    import zarr
 
 __all__ = [
     "NGFF_ORDER",
@@ -318,7 +322,7 @@ class OmeZarrSink:
                 transforms.append({"type": "translation", "translation": shift})
             datasets.append({"path": str(k), "coordinateTransformations": transforms})
         write_multiscales_metadata(self.group, datasets=datasets, axes=list(axes), name=name)
-        info = dict(self.group.attrs[STATUS_KEY])
+        info = dict(cast("dict[str, Any]", self.group.attrs[STATUS_KEY]))
         info["status"] = "complete"
         info["finished"] = _now()
         self.group.attrs[STATUS_KEY] = info
@@ -351,7 +355,7 @@ def write_stage(
     for idx in product(*(range(len(c)) for c in x.chunks)):
         name = ".".join(map(str, idx))
         region = _region(x.chunks, idx)
-        if name in finished and _readable(stored, array_path, region):
+        if name in finished and stored is not None and _readable(stored, array_path, region):
             done += 1
         else:
             (marks / name).unlink(missing_ok=True)
@@ -387,7 +391,7 @@ def _region(chunks: tuple[tuple[int, ...], ...], idx: tuple[int, ...]) -> tuple[
     return tuple(slice(sum(c[:k]), sum(c[: k + 1])) for c, k in zip(chunks, idx, strict=True))
 
 
-def _readable(stored, array_path: Path, region: tuple[slice, ...]) -> bool:
+def _readable(stored: zarr.Array, array_path: Path, region: tuple[slice, ...]) -> bool:
     """Whether a chunk marked done is stored and reads back intact (its checksum matches)."""
     index = tuple(s.start // c for s, c in zip(region, stored.chunks, strict=True))
     if not (Path(array_path) / stored.metadata.encode_chunk_key(index)).is_file():
@@ -471,7 +475,7 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
     return new
 
 
-def _open_group(dest: Path, fingerprint: str):
+def _open_group(dest: Path, fingerprint: str) -> tuple[zarr.Group, bool]:
     """Open (resume) or create the output group; return (group, already_complete)."""
     import zarr
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["backing", "is_lazy_source", "open_lazy"]
 
@@ -20,7 +24,7 @@ def is_lazy_source(image: object) -> bool:
     return isinstance(image, (str, os.PathLike)) or backing(image) in ("dask", "zarr")
 
 
-def open_lazy(source: object):
+def open_lazy(source: object) -> da.Array:
     """Return ``source`` as a dask array without reading its data.
 
     Accepts a dask array, a zarr array (zarr-python 3; stores written by zarr 2 too), a zarr

@@ -14,6 +14,7 @@ def conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv2
     """A 'SAME'-padded convolution with bias, Xavier-uniform weights and zero bias."""
     layer = nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=kernel_size // 2)
     nn.init.xavier_uniform_(layer.weight)
+    assert layer.bias is not None  # built with bias=True
     nn.init.zeros_(layer.bias)
     return layer
 
@@ -22,6 +23,7 @@ def deconv(in_ch: int, out_ch: int) -> nn.ConvTranspose2d:
     """A 4x4 stride-2 transposed convolution that doubles height and width exactly."""
     layer = nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1)
     nn.init.xavier_uniform_(layer.weight)
+    assert layer.bias is not None  # built with bias=True
     nn.init.zeros_(layer.bias)
     return layer
 
@@ -108,6 +110,7 @@ class ConvLSTMCell(nn.Module):
         self.channels = channels
         self.conv = nn.Conv2d(2 * channels, 4 * channels, kernel_size, padding=kernel_size // 2)
         nn.init.trunc_normal_(self.conv.weight, std=1e-3, a=-2e-3, b=2e-3)
+        assert self.conv.bias is not None  # built with bias=True
         nn.init.zeros_(self.conv.bias)
 
     def zero_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -109,6 +109,7 @@ class SRN(nn.Module):
             # the correction starts at zero: an untrained residual network is the identity, so
             # training starts from the blurred input's quality instead of far below it
             nn.init.zeros_(self.out.weight)
+            assert self.out.bias is not None  # built with bias=True
             nn.init.zeros_(self.out.bias)
 
     # -- what the tiler needs ---------------------------------------------------------------

@@ -255,7 +255,7 @@ def load_model(
 
 def model_card(name_or_path: str | os.PathLike = "default") -> ModelCard:
     """The model card of a bundled model or weights file (loads it on the CPU)."""
-    return load_model(name_or_path, device="cpu").card  # type: ignore[return-value]
+    return load_model(name_or_path, device="cpu").card
 
 
 def save_model(

@@ -38,7 +38,7 @@ class Tile:
     @property
     def window_shape(self) -> tuple[int, int]:
         """Shape of the padded window handed to the predictor."""
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             r.stop - r.start + p[0] + p[1] for r, p in zip(self.read, self.pad, strict=True)
         )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -11,10 +12,17 @@ from .grid import Tile
 __all__ = ["iter_tiled"]
 
 Arrays = np.ndarray | Sequence[np.ndarray]
+#: ``np.pad``'s modes that take no extra argument
+PadMode = Literal["constant", "edge", "reflect", "symmetric", "wrap"]
 
 
 def _scaled(s: slice, step: int) -> slice:
     return slice(s.start // step, s.stop // step)
+
+
+def _index(spatial: Iterable[slice]) -> tuple[Any, ...]:
+    """``(..., *spatial)``: the spatial slices, behind any leading axes."""
+    return (..., *spatial)
 
 
 def iter_tiled(
@@ -22,7 +30,7 @@ def iter_tiled(
     predict: Callable[..., Arrays],
     out: Arrays,
     tiles: list[Tile],
-    pad_mode: str = "reflect",
+    pad_mode: PadMode = "reflect",
 ) -> Iterator[Tile]:
     """Apply ``predict`` tile by tile, yielding each tile once its core is written.
 
@@ -49,13 +57,13 @@ def iter_tiled(
         windows = []
         for a, step in zip(inputs, in_steps, strict=True):
             if step == 1:
-                w = a[(..., *t.read)]
+                w = a[_index(t.read)]
                 if padded:
                     w = np.pad(w, [(0, 0)] * (a.ndim - 2) + list(t.pad), mode=pad_mode)
             else:
                 if padded:
                     raise ValueError("tiles over arrays of several resolutions cannot be padded")
-                w = a[(..., *(_scaled(s, step) for s in t.read))]
+                w = a[_index(_scaled(s, step) for s in t.read)]
             windows.append(w)
         results = predict(*windows)
         results = [results] if isinstance(results, np.ndarray) else list(results)
@@ -66,6 +74,6 @@ def iter_tiled(
                     f"predictor returned spatial shape {tuple(res.shape[-2:])} for a window of "
                     f"{t.window_shape} (expected {expect}); it must keep height and width"
                 )
-            crop = tuple(_scaled(s, step) for s in t.crop)
-            dst[(..., *(_scaled(s, step) for s in t.write))] = res[(..., *crop)]
+            crop = _index(_scaled(s, step) for s in t.crop)
+            dst[_index(_scaled(s, step) for s in t.write)] = res[crop]
         yield t

@@ -15,7 +15,7 @@ import math
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -41,7 +41,8 @@ def rng_state(device: torch.device) -> dict[str, Any]:
     """Every random generator's state (torch, CUDA on ``device``, numpy's and Python's global
     ones) as tensors and plain types, so that ``torch.load(weights_only=True)`` reads it."""
     # the legacy global generators are saved too, in case user code (a callback) uses them
-    name, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    legacy = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())  # noqa: NPY002
+    name, key, pos, has_gauss, cached = legacy
     version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -215,10 +215,10 @@ def find_zarr(root: Path, blur_dir: str = "blur") -> tuple[list[Item], bool]:
             f"zarr group {str(root)!r} has no 'sharp' array (it has {names}); "
             f"training needs 'sharp' and optionally {blur_dir!r}"
         )
-    sharp = group["sharp"]
+    sharp = cast("zarr.Array", group["sharp"])  # names are the group's arrays
     synthetic = blur_dir not in names
     if not synthetic:
-        blurred = group[blur_dir]
+        blurred = cast("zarr.Array", group[blur_dir])
         if blurred.shape != sharp.shape:
             raise ValueError(
                 f"zarr arrays {str(root)!r}/{blur_dir} {blurred.shape} and "
@@ -236,7 +236,7 @@ def find_zarr(root: Path, blur_dir: str = "blur") -> tuple[list[Item], bool]:
             ref.format("sharp", i),
             None if synthetic else ref.format(blur_dir, i),
             str(i),
-            tuple(sharp.shape[1:3]),
+            (sharp.shape[1], sharp.shape[2]),
         )
         for i in range(sharp.shape[0])
     ]

@@ -9,6 +9,10 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import ImageDraw, ImageFont
 
 __all__ = ["plot_progress"]
 
@@ -36,15 +40,15 @@ def _fmt(v: float) -> str:
 
 
 def _panel(
-    draw,
+    draw: ImageDraw.ImageDraw,
     x0: int,
     title: str,
     xlabel: str,
     series: list[Series],
     log_y: bool,
-    font,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
     xlim: tuple[float, float] | None = None,
-):
+) -> None:
     left, right, top, bottom = _M
     px0, px1, py0, py1 = x0 + left, x0 + _W - right, top, _H - bottom
     draw.rectangle([px0, py0, px1, py1], outline=(0, 0, 0))
