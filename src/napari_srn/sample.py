@@ -40,5 +40,10 @@ def _blurred() -> np.ndarray:
 def blurred_sample() -> np.ndarray:
     """The blurred sample (512 x 512 x 3 uint8): ``astronaut()`` convolved with
     :func:`sample_kernel` plus Gaussian noise of sigma 0.005. No download; a new copy each call.
+
+    Returns
+    -------
+    ndarray
+        An RGB image, uint8, of shape ``(512, 512, 3)``.
     """
     return _blurred().copy()

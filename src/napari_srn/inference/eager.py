@@ -39,7 +39,16 @@ LEVEL_ALIGN = 8
 @dataclass(frozen=True)
 class Progress:
     """One step of :func:`napari_srn.iter_deblur`: ``done`` of ``total`` model calls (or, for
-    :func:`napari_srn.deblur_to_zarr`, chunks) finished."""
+    :func:`napari_srn.deblur_to_zarr`, chunks) finished.
+
+    Parameters
+    ----------
+    done : int
+        Steps finished so far.
+    total : int
+        Steps in all (it can grow when a tile is retried smaller after running out of GPU
+        memory).
+    """
 
     done: int
     total: int

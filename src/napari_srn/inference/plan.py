@@ -117,8 +117,24 @@ def auto_tile_size(
     limit in containers and batch jobs; capped at :data:`CPU_TILE_CAP` so progress and
     cancellation stay responsive, and lower where the tile's activations would outgrow the
     last-level cache, see :data:`CACHE_FACTOR`) and 80 % of free GPU memory on CUDA, capped at
-    :data:`GPU_TILE_CAP`; under half precision (``precision``, as for
-    :func:`napari_srn.deblur`) a pixel takes :data:`HALF_PRECISION_MEMORY` of its float32 bytes.
+    :data:`GPU_TILE_CAP`; under half precision a pixel takes :data:`HALF_PRECISION_MEMORY` of
+    its float32 bytes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (an :class:`~napari_srn.SRN`'s width, divisor and halo are used).
+    device : torch.device
+        Where it runs.
+    batch : int, optional
+        Images per model call (3 when a gray image goes through a color model).
+    precision : str or Precision, optional
+        As for :func:`napari_srn.deblur`.
+
+    Returns
+    -------
+    int
+        The tile side in pixels.
     """
     policy = resolve_precision(precision, device)
     divisor = int(getattr(model, "divisor", 1))

@@ -38,16 +38,16 @@ class SRNConfig:
     recurrent : {"none", "convlstm"}
         Module at the bottleneck: a ConvLSTM whose state is carried from scale to scale
         (the paper's ``lstm`` model), or nothing (the authors' ``color`` and ``gray`` models).
+    global_residual : bool
+        If True the network predicts a correction added to its blurred input at each scale
+        instead of the sharp image itself (not in the paper; off by default). The output
+        convolution then starts at zero, so an untrained network returns its input.
     block : {"resblock", "nafblock"}
         The blocks of each encoder and decoder stage: the paper's ResBlock (two
         ``kernel_size`` convolutions), or a NAFNet-style block (LayerNorm, pointwise and
         depthwise 3x3 convolutions, SimpleGate; not in the paper), which costs about a sixth of
         a 5x5 ResBlock's arithmetic at the same width. ``kernel_size`` still sets the stage
         convolutions around them.
-    global_residual : bool
-        If True the network predicts a correction added to its blurred input at each scale
-        instead of the sharp image itself (not in the paper; off by default). The output
-        convolution then starts at zero, so an untrained network returns its input.
     """
 
     channels: int = 3
@@ -94,14 +94,46 @@ class SRNConfig:
         return 4 * 2 ** (self.scales - 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (what :meth:`from_dict` reads back).
+
+        Returns
+        -------
+        dict
+            Field name to value.
+        """
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """The fields as JSON with sorted keys (as stored in a weights file's header).
+
+        Returns
+        -------
+        str
+            The JSON text of :meth:`to_dict`.
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SRNConfig:
-        """Build a config from a mapping, rejecting unknown keys (all of them in one message)."""
+        """Build a config from a mapping, rejecting unknown keys (all of them in one message).
+
+        Parameters
+        ----------
+        data : dict
+            Field name to value, e.g. from :meth:`to_dict`; missing fields take their defaults.
+
+        Returns
+        -------
+        SRNConfig
+            The config, checked as when constructed directly.
+
+        Raises
+        ------
+        TypeError
+            If ``data`` is not a dict.
+        ValueError
+            For unknown fields or invalid values.
+        """
         if not isinstance(data, dict):
             raise TypeError(f"SRNConfig.from_dict expects a dict, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -115,10 +115,12 @@ class SRN(nn.Module):
     # -- what the tiler needs ---------------------------------------------------------------
     @property
     def in_channels(self) -> int:
+        """Image channels the network takes and returns (``config.channels``)."""
         return self.config.channels
 
     @property
     def divisor(self) -> int:
+        """Factor the input's height and width must be divisible by (``config.divisor``)."""
         return self.config.divisor
 
     @property
@@ -170,9 +172,25 @@ class SRN(nn.Module):
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """One scale's pass: blurred input and previous prediction (same size) to a prediction.
 
-        ``state`` is the ConvLSTM state ``(c, h)`` at a quarter of the size (None at the
-        coarsest scale, or for a model without recurrence). Sizes must be multiples of 4.
         Used by :meth:`forward` and by the level-by-level tiled inference.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The blurred input at this scale, ``(N, C, H, W)`` with H and W multiples of 4.
+        prev : torch.Tensor
+            The previous (coarser) scale's prediction upsampled to this size, or ``x`` itself
+            at the coarsest scale.
+        state : tuple of torch.Tensor, optional
+            The ConvLSTM state ``(c, h)`` at a quarter of the size; None at the coarsest scale
+            or for a model without recurrence.
+
+        Returns
+        -------
+        prediction : torch.Tensor
+            The deblurred estimate at this scale, the shape of ``x``.
+        state : tuple of torch.Tensor or None
+            The ConvLSTM state for the next finer scale (None without recurrence).
         """
         e1 = self.enc1(torch.cat([x, prev], dim=1))
         e2 = self.enc2(e1)
@@ -194,8 +212,19 @@ class SRN(nn.Module):
     ) -> torch.Tensor | list[torch.Tensor]:
         """Deblur a batch ``(N, C, H, W)`` with H and W multiples of :attr:`divisor`.
 
-        Returns the finest-scale prediction, or with ``return_all=True`` the list of all
-        scales' predictions from coarsest to finest (for the multi-scale training loss).
+        Parameters
+        ----------
+        x : torch.Tensor
+            The blurred batch, float in [0, 1], with :attr:`in_channels` channels.
+        return_all : bool, optional
+            Return every scale's prediction instead of the finest only (for the multi-scale
+            training loss).
+
+        Returns
+        -------
+        torch.Tensor or list of torch.Tensor
+            The finest-scale prediction (the shape of ``x``), or with ``return_all=True`` the
+            list of all scales' predictions from coarsest to finest.
         """
         if x.ndim != 4 or x.shape[1] != self.config.channels:
             raise ValueError(

@@ -48,7 +48,31 @@ FORMAT_VERSION = "1"
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What a weights file is: enough to decide whether to trust its output."""
+    """What a weights file is: enough to decide whether to trust its output.
+
+    Parameters
+    ----------
+    name : str
+        The model's name (as :func:`list_models` lists it).
+    description : str
+        What the model is and how well it works, in a sentence or two.
+    training_data : str
+        What it was trained on.
+    training_steps : int
+        Optimiser steps taken.
+    wall_time_hours : float
+        Training time.
+    hardware : str
+        Where it was trained.
+    metrics : dict
+        Validation and benchmark figures (e.g. PSNR), by name.
+    input_range : str
+        The values the network takes.
+    provisional : bool
+        True for weights not trained to be used (napari-srn warns about their output).
+    license : str
+        The weights' license.
+    """
 
     name: str
     description: str
@@ -63,6 +87,23 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Read a card from a mapping (a weights file's header), ignoring unknown keys.
+
+        Parameters
+        ----------
+        data : dict
+            Field name to value; missing fields take their defaults.
+
+        Returns
+        -------
+        ModelCard
+            The card.
+
+        Raises
+        ------
+        TypeError
+            If ``data`` is not a dict.
+        """
         if not isinstance(data, dict):
             raise TypeError(f"a model card must be a JSON object, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
@@ -74,7 +115,13 @@ def _registry() -> dict[str, Any]:
 
 
 def list_models() -> list[str]:
-    """Names of the weights bundled with napari-srn (``"default"`` is an alias of one)."""
+    """Names of the weights bundled with napari-srn (``"default"`` is an alias of one).
+
+    Returns
+    -------
+    list of str
+        The names :func:`load_model` accepts besides a path.
+    """
     return registry.list_models(_registry())
 
 
@@ -254,7 +301,18 @@ def load_model(
 
 
 def model_card(name_or_path: str | os.PathLike = "default") -> ModelCard:
-    """The model card of a bundled model or weights file (loads it on the CPU)."""
+    """The model card of a bundled model or weights file (loads it on the CPU).
+
+    Parameters
+    ----------
+    name_or_path : str or path-like, optional
+        As for :func:`load_model`.
+
+    Returns
+    -------
+    ModelCard
+        What the weights are: training data, steps, metrics, and whether they are provisional.
+    """
     return load_model(name_or_path, device="cpu").card
 
 
@@ -268,8 +326,33 @@ def save_model(
 ) -> str:
     """Write ``model`` to a napari-srn ``.safetensors`` file; return its SHA-256.
 
-    ``half=True`` stores float16 weights (half the size; loaded back as float32). The file is
-    written to a temporary name and renamed, so a crash never leaves a half-written model.
+    The file is written to a temporary name and renamed, so a crash never leaves a
+    half-written model.
+
+    Parameters
+    ----------
+    model : SRN
+        The network; its config goes into the file's header.
+    path : str or path-like
+        The file to write, ending in ``.safetensors``.
+    card : ModelCard
+        The model card stored in the header.
+    half : bool, optional
+        Store float16 weights (half the size; loaded back as float32).
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    str
+        The SHA-256 of the written file (hex).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not end in ``.safetensors``.
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
     """
     path = Path(path)
     if path.suffix != ".safetensors":
