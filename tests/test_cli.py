@@ -17,7 +17,7 @@ from napari_srn.cli import main
 from napari_srn.io import open_image, read_image, write_image
 from napari_srn.model.weights import ModelCard
 
-from .conftest import identity_srn
+from .helpers import identity_srn
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from napari_srn.inference.lazy import lazy_predict
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 
-from .conftest import identity_srn, tiny_srn
+from .helpers import identity_srn, tiny_srn
 
 
 @pytest.mark.parametrize("recurrent", ["none", "convlstm"])

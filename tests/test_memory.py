@@ -11,7 +11,7 @@ from napari_srn import auto_tile_size, deblur
 from napari_srn.inference import plan
 from napari_srn.inference.memory import cgroup_available
 
-from .conftest import tiny_srn
+from .helpers import tiny_srn
 
 GIB = 1 << 30
 

@@ -18,7 +18,7 @@ from napari_srn.cli import main
 from napari_srn.training.config import config_from_file
 from napari_srn.training.loop import PolyDecay, multiscale_loss, read_log
 
-from .conftest import tiny_srn
+from .helpers import tiny_srn
 
 
 @pytest.fixture(scope="module")

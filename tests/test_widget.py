@@ -37,7 +37,7 @@ from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
 from napari_srn.inference.eager import Runner
 
-from .conftest import tiny_srn
+from .helpers import tiny_srn
 from .test_lazy import CountingSRN
 
 PLUGIN, WIDGET = "napari-srn", "Deblur (SRN)"

@@ -22,7 +22,7 @@ from napari_srn import Cancelled, ModelCard, Progress, deblur, list_models, mode
 from napari_srn._napari import _jobs, _logic
 from napari_srn._napari._logic import Settings
 
-from .conftest import tiny_srn
+from .helpers import tiny_srn
 from .test_lazy import CountingSRN
 
 
