@@ -3,29 +3,29 @@
     python scripts/ship_default.py runs/default_v2 --name srn-color-w16k3            # finished run
     python scripts/ship_default.py runs/default_v2 --name srn-color-w16k3 --interim  # checkpoint
 
-Scores the weights on the held-out benchmark (benchmarks/eval_deblur.py) next to the blurred
-input and the non-blind Wiener baseline, and on the second held-out set (``--set mate``), the
-12-bit grey stack and the unblurred photos, each against the currently bundled default; a
-model that is not better than the bundled default on both held-out sets, or that makes the
-grey stack worse than its input, is refused (``--force`` ships anyway). Then it writes them
-as float16 safetensors into the package with a model card that carries the data, kernel
-model, steps, wall time, hardware, validation and benchmark tables, makes them the
-registry's ``default``, and writes the benchmark's before/after grid
-(docs/images/eval_grid.png) and table (docs/images/eval_default.json). Other bundled files
-are removed from the registry and the package. Nothing is written before the benchmark has
-run, and a model that does not beat the blurred input is refused.
+Scores the weights on the held-out benchmark (``napari_srn.evaluation``, which
+benchmarks/eval_deblur.py runs) next to the blurred input and the non-blind Wiener baseline,
+and on the second held-out set (``--set mate``), the 12-bit grey stack and the unblurred
+photos, each against the currently bundled default; a model that is not better than the bundled
+default on both held-out sets, or that makes the grey stack worse than its input, is refused
+(``--force`` ships anyway). Then it writes them as float16 safetensors into the package with a
+model card that carries the data, kernel model, steps, wall time, hardware, validation and
+benchmark tables, makes them the registry's ``default``, and writes the benchmark's
+before/after grid (docs/images/eval_grid.png) and table (docs/images/eval_default.json). Other
+bundled files are removed from the registry and the package. Nothing is written before the
+benchmark has run, and a model that does not beat the blurred input is refused.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
 
 import yaml
 
+from napari_srn import evaluation as ev
 from napari_srn import load_model
 from napari_srn.model.weights import ModelCard, save_model
 from napari_srn.training.export import export_checkpoint
@@ -33,15 +33,6 @@ from napari_srn.training.export import export_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "napari_srn" / "model" / "weights"
 IMAGES = ROOT / "docs" / "images"
-
-
-def _eval_module():
-    spec = importlib.util.spec_from_file_location(
-        "eval_deblur", ROOT / "benchmarks" / "eval_deblur.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -77,12 +68,11 @@ def main() -> None:
         model = load_model(source, device="cpu")
     run_cfg = yaml.safe_load((args.run / "config.yaml").read_text())
 
-    ev = _eval_module()
     pairs = ev.make_benchmark()
     rows, best, wiener_out = ev.baselines(pairs)
     blurred, wiener = rows["blurred input"], rows[f"Wiener, true kernel (balance {best})"]
     outputs = ev.restore(model, pairs)
-    ours = ev._scores(outputs, pairs)
+    ours = ev.score(outputs, pairs)
     on_sharp = ev.on_sharp_input(model, pairs)
     table = {
         "benchmark": (
@@ -100,9 +90,9 @@ def main() -> None:
         "gain_over_input_db": round(ours[0] - blurred[0], 3),
         "gain_over_wiener_db": round(ours[0] - wiener[0], 3),
     }
-    mate = ev.make_benchmark(source="mate")
+    mate = ev.make_benchmark(ROOT / ev.HELDOUT_MATE)
     mate_rows, _, _ = ev.baselines(mate)
-    mate_ours = ev._scores(ev.restore(model, mate), mate)
+    mate_ours = ev.score(ev.restore(model, mate), mate)
     gray_in, gray_ours = ev.gray16_scores(model, pairs)
     table["heldout_mate"] = {
         "blurred_input": {"psnr": round(mate_rows["blurred input"][0], 3)},
@@ -113,8 +103,8 @@ def main() -> None:
         "model_blind": {"psnr": round(gray_ours[0], 3), "ssim": round(gray_ours[1], 4)},
     }
     current = load_model("default", device="cpu")
-    cur_main = ev._scores(ev.restore(current, pairs), pairs)
-    cur_mate = ev._scores(ev.restore(current, mate), mate)
+    cur_main = ev.score(ev.restore(current, pairs), pairs)
+    cur_mate = ev.score(ev.restore(current, mate), mate)
     table["bundled_before"] = {
         "name": current.card.name,
         "psnr": round(cur_main[0], 3),
