@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import os
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -452,7 +454,18 @@ class TrainConfig:
 
     # -- derived ----------------------------------------------------------------------------
     def model_config(self, base: SRNConfig | None = None) -> SRNConfig:
-        """The architecture: the fields that are set, the rest from ``base`` (or defaults)."""
+        """The architecture: the fields that are set, the rest from ``base`` (or defaults).
+
+        Parameters
+        ----------
+        base : SRNConfig, optional
+            Where the unset architecture fields come from (e.g. ``init_weights``' config).
+
+        Returns
+        -------
+        SRNConfig
+            The network this run trains.
+        """
         values = (base or SRNConfig()).to_dict()
         values.update({k: getattr(self, k) for k in MODEL_FIELDS if getattr(self, k) is not None})
         return SRNConfig.from_dict(values)
@@ -463,20 +476,47 @@ class TrainConfig:
         return _divisor(self.scales)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain types only (tuples become lists), ready for YAML or JSON."""
+        """Every field as plain types (tuples become lists), ready for YAML or JSON.
+
+        Returns
+        -------
+        dict
+            ``{field: value}`` in declaration order.
+        """
         return {
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
         }
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes`` applied (and checked)."""
+        """A copy with ``changes`` applied (and checked).
+
+        Parameters
+        ----------
+        **changes
+            New values of fields, by name.
+
+        Returns
+        -------
+        TrainConfig
+            The new config; ValueError lists every invalid field.
+        """
         return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from a mapping; strings (from YAML or the command line) are
-        converted to each field's type. Unknown keys and invalid values are all reported in
-        one ``ValueError``."""
+        """Build a config from a mapping, converting strings to each field's type.
+
+        Parameters
+        ----------
+        data : dict
+            ``{field: value}``; values may be strings (from YAML or the command line).
+
+        Returns
+        -------
+        TrainConfig
+            The config. Unknown keys and invalid values are all reported in one
+            ``ValueError``.
+        """
         if not isinstance(data, dict):
             raise TypeError(f"a training config must be a mapping, got {type(data).__name__}")
         hints = _hints()
@@ -500,6 +540,28 @@ class TrainConfig:
         if problems:
             raise ValueError(_message(problems))
         return cls(**values)
+
+
+def _type_text(hint: Any) -> str:
+    """A type as numpydoc writes it: ``{'a', 'b'}``, ``(int, int)``, ``float or None``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        return "{" + ", ".join(repr(a) for a in args) + "}"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_text(a) for a in args if a is not type(None)) + " or None"
+    if origin is tuple:
+        return "(" + ", ".join(_type_text(a) for a in args) + ")"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _parameters_section() -> str:
+    """TrainConfig's Parameters section, written from each field's metadata."""
+    lines = ["", "", "Parameters", "----------"]
+    for f in dataclasses.fields(TrainConfig):
+        lines.append(f"{f.name} : {_type_text(_hints()[f.name])}, optional")
+        text = f"Default ``{f.default!r}``; {f.metadata['help']}."
+        lines += textwrap.wrap(text, 88, initial_indent="    ", subsequent_indent="    ")
+    return "\n".join(lines)
 
 
 #: ``field: (group, help)`` for every TrainConfig field (the --help text and the docs).
@@ -611,6 +673,9 @@ def field_help() -> list[tuple[str, Any, str, str, Any]]:
         (f.name, hints[f.name], *FIELD_HELP[f.name], f.default)
         for f in dataclasses.fields(TrainConfig)
     ]
+
+
+TrainConfig.__doc__ = inspect.cleandoc(TrainConfig.__doc__ or "") + _parameters_section()
 
 
 _TRUE = {"true", "yes", "on", "1"}

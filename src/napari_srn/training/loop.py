@@ -166,7 +166,7 @@ def multiscale_loss(
     """
     total = sharp.new_zeros((), dtype=torch.float32)
     for out in outputs:
-        target = resize(sharp, tuple(out.shape[-2:])).float()
+        target = resize(sharp, (int(out.shape[-2]), int(out.shape[-1]))).float()
         out = out.float()
         if kind == "mse":
             total = total + F.mse_loss(out, target)
@@ -377,8 +377,8 @@ class _Average:
         if state:
             self.model.load_state_dict(state)
         self.decay = decay
-        self._params = list(self.model.parameters())
-        self._source = list(model.parameters())
+        self._params: list[torch.Tensor] = list(self.model.parameters())
+        self._source: list[torch.Tensor] = list(model.parameters())
 
     @torch.no_grad()
     def update(self) -> None:
@@ -457,7 +457,7 @@ def _build_model(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     if device.type == "cpu":
         # oneDNN's convolutions are faster in channels-last layout on CPU (more so in bf16)
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     precision = f"{str(amp_dtype).removeprefix('torch.')} autocast" if use_amp else "float32"
     log.info("precision: %s", precision)
     policy = Precision(device, amp_dtype, channels_last=device.type == "cpu")
