@@ -16,7 +16,7 @@ import torch
 from skimage import data
 
 from napari_srn import SRN, SRNConfig
-from napari_srn.inference.eager import Runner, drain
+from napari_srn.inference.eager import Runner, drain  # raw tiler output at any halo; deblur clips
 from napari_srn.tiling import iter_tiled, tile_slices
 
 
