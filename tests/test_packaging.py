@@ -75,6 +75,21 @@ def test_core_does_not_import_napari_or_qt(statement):
     assert "napari_srn._napari" not in loaded
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import napari_srn.io.files, napari_srn.io.zarr, napari_srn.io.ome_zarr",
+        "import napari_srn.model.registry, napari_srn.training.config",
+        "import napari_srn._napari._logic",
+    ],
+)
+def test_torch_free_layers_do_not_import_torch(statement):
+    # docs/architecture.md: io/, the registry, the training config and the widget's logic
+    # are torch-free, so the widget opens and `train --help` answers without loading torch
+    loaded = _loaded_top_level_modules(statement)
+    assert "torch" not in loaded, sorted(m for m in loaded if m.startswith("napari_srn."))
+
+
 def test_core_api_import_loads_torch():
     # sanity check of the test above: the subprocess really imported the core
     loaded = _loaded_top_level_modules("from napari_srn import deblur, load_model")

@@ -1,13 +1,33 @@
 """The ``progress=`` argument of deblur and deblur_to_zarr, in one place: False, True (a tqdm
-bar on stderr) or a callable ``(done, total)``."""
+bar on stderr) or a callable ``(done, total)``; and :class:`Progress`, the step they report
+(torch-free, so that the OME-Zarr writer in ``io/`` needs no torch to report it)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["reporter"]
+__all__ = ["Progress", "reporter"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of :func:`napari_srn.iter_deblur`: ``done`` of ``total`` model calls (or, for
+    :func:`napari_srn.deblur_to_zarr`, chunks) finished.
+
+    Parameters
+    ----------
+    done : int
+        Steps finished so far.
+    total : int
+        Steps in all (it can grow when a tile is retried smaller after running out of GPU
+        memory).
+    """
+
+    done: int
+    total: int
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import torch
 
+from .._progress import Progress
 from ..model.srn import SRN, resize, resize_state
 from ..tiling import iter_tiled, tile_slices
 from .precision import Precision, resolve_precision
@@ -34,24 +35,6 @@ R = TypeVar("R")
 #: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
 #: lazy graph as well (`napari_srn.inference.lazy`), which must cut exactly the same tiles.
 LEVEL_ALIGN = 8
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One step of :func:`napari_srn.iter_deblur`: ``done`` of ``total`` model calls (or, for
-    :func:`napari_srn.deblur_to_zarr`, chunks) finished.
-
-    Parameters
-    ----------
-    done : int
-        Steps finished so far.
-    total : int
-        Steps in all (it can grow when a tile is retried smaller after running out of GPU
-        memory).
-    """
-
-    done: int
-    total: int
 
 
 def drain(gen: Generator[object, None, R]) -> R:

@@ -37,7 +37,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ..inference.eager import Progress
+from .._progress import Progress
 
 if TYPE_CHECKING:
     import zarr
