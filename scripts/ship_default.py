@@ -56,6 +56,15 @@ def main() -> None:
         default="CPU Intel Xeon (AMX), 2 threads, torch 2.13.0, float32",
         help="hardware of the run that made init_weights, when its card does not say",
     )
+    p.add_argument(
+        "--hardware",
+        default=(
+            "2-core CPUs, torch 2.13.0: AMD EPYC (Zen 4, AVX512-BF16) in bfloat16 autocast and "
+            "Intel Xeon (Ice Lake, no bfloat16) in float32"
+        ),
+        help="what the run trained on, when the weights' card does not say (an interim "
+        "checkpoint's card does not)",
+    )
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,7 +135,11 @@ def main() -> None:
     card = model.card
     cfg = model.config
     # a fine-tuned run: the card counts the steps, hours and hardware of both stages
-    steps, hours, hardware = card.training_steps, card.wall_time_hours, card.hardware
+    steps, hours, hardware = (
+        card.training_steps,
+        card.wall_time_hours,
+        card.hardware or args.hardware,
+    )
     stages = ""
     if run_cfg.get("init_weights"):
         init = load_model(run_cfg["init_weights"], device="cpu").card
