@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Progress", "reporter"]
+__all__ = ["Progress", "progress_bar", "reporter"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,32 @@ class Progress:
 
     done: int
     total: int
+
+
+def progress_bar(total: int, *, desc: str, unit: str, initial: int = 0, **kwargs: Any) -> Any:
+    """The project's one progress bar: tqdm on stderr (``tqdm.auto``), sized to the terminal.
+
+    Parameters
+    ----------
+    total : int
+        Steps in all.
+    desc : str
+        The bar's label, e.g. ``"deblur"``.
+    unit : str
+        What one step is, e.g. ``"tile"``.
+    initial : int, optional
+        Steps already done (a resumed run).
+    **kwargs
+        Passed on to tqdm (``leave``, ``disable``).
+
+    Returns
+    -------
+    tqdm.tqdm
+        The bar; close it when done.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, **kwargs)
 
 
 @contextlib.contextmanager
@@ -50,9 +76,7 @@ def reporter(
             progress(step.done, step.total)
         elif progress and step.total > min_total:
             if bar is None:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=step.total, desc=desc, unit=unit, leave=leave)
+                bar = progress_bar(step.total, desc=desc, unit=unit, leave=leave)
             bar.total, bar.n = step.total, step.done
             bar.refresh()
 

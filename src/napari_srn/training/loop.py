@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..inference.precision import Precision, cpu_has_bf16
 from ..model.config import SRNConfig
 from ..model.srn import SRN, resize
@@ -630,13 +630,8 @@ def _loop(
     step, stopped, in_update, waited_s = run.start, False, False, 0.0
     interrupt = _GracefulInterrupt()
     window = _Window(run.device)
-    bar = tqdm(
-        total=cfg.steps,
-        initial=run.start,
-        unit="step",
-        desc="train",
-        disable=not cfg.progress,
-        dynamic_ncols=True,
+    bar = progress_bar(
+        cfg.steps, initial=run.start, desc="train", unit="step", disable=not cfg.progress
     )
     loader = make_loader(
         run.data.train_set,
