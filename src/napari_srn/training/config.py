@@ -135,6 +135,7 @@ def _pair(low: float, high: float | None, integer: bool = False) -> Check:
 
 
 _BOOL = Check(lambda x: isinstance(x, bool), "must be true or false")
+_SHAKE_SIZE = _pair(1, None, integer=True)  # also read by _shake_has_an_odd_size
 _SHARE = _number(lambda x: 0 <= x <= 1, "must be in [0, 1]")
 _PERIOD = _integer(0, "must be an integer >= 0 (0: only at the end)")
 _AT_LEAST_ONE = _integer(1, "must be an integer >= 1")
@@ -256,7 +257,7 @@ class TrainConfig:
         _SHAKE.shake_size,
         "shake",
         "range of kernel sides in pixels (odd sizes drawn uniformly)",
-        _pair(1, None, integer=True),
+        _SHAKE_SIZE,
     )
     shake_length: tuple[float, float] = _field(
         _SHAKE.shake_length,
@@ -556,9 +557,9 @@ def _type_text(hint: Any) -> str:
 
 def _parameters_section() -> str:
     """TrainConfig's Parameters section, written from each field's metadata."""
-    lines = ["", "", "Parameters", "----------"]
+    lines, hints = ["", "", "Parameters", "----------"], _hints()
     for f in dataclasses.fields(TrainConfig):
-        lines.append(f"{f.name} : {_type_text(_hints()[f.name])}, optional")
+        lines.append(f"{f.name} : {_type_text(hints[f.name])}, optional")
         text = f"Default ``{f.default!r}``; {f.metadata['help']}."
         lines += textwrap.wrap(text, 88, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines)
@@ -633,10 +634,6 @@ CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _shake_has_an_odd_size,
     _architecture,
     _resume_or_overwrite,
-)
-
-_SHAKE_SIZE: Check = next(
-    f.metadata["check"] for f in dataclasses.fields(TrainConfig) if f.name == "shake_size"
 )
 
 
