@@ -20,6 +20,7 @@ __all__ = ["add_train_parser", "run_train"]
 _GROUPS = {
     "data": "data",
     "shake": "synthetic camera shake (sharp-only data)",
+    "motion": "realistic motion blur (sharp-only data; a share of the synthetic samples)",
     "model": "model (default: the paper's 3-scale color network)",
     "optim": "optimisation (default: the paper's recipe)",
     "run": "run",

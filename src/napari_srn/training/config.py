@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from ..model.config import SRNConfig
-from .synth import ShakeParams
+from .synth import MotionParams, ShakeParams
 
 _SHAKE = ShakeParams()
+_MOTION = MotionParams()
 
 __all__ = [
     "CONFIG_FILE",
@@ -299,6 +300,59 @@ class TrainConfig:
         "shake",
         "range of the sigma of Gaussian noise added to the blurred image (values in [0, 1])",
         _pair(0, 1),
+    )
+    # -- realistic motion blur (sharp-only data; defaults from MotionParams) -----------------
+    motion_fraction: float = _field(
+        _MOTION.motion_fraction,
+        "motion",
+        "share of synthetic samples blurred by a moving camera and moving objects in linear "
+        "light with highlights, sensor noise, 8 bits and JPEG (napari_srn.training.motion) "
+        "instead of one shake kernel; 0: kernels only",
+        _SHARE,
+    )
+    motion_length: tuple[float, float] = _field(
+        _MOTION.motion_length,
+        "motion",
+        "range of the longest blur streak in a crop, in pixels (camera motion; each moving "
+        "object draws its own)",
+        _pair(0, 256),
+    )
+    moving_objects: tuple[int, int] = _field(
+        _MOTION.moving_objects,
+        "motion",
+        "range of the number of independently moving objects (soft-edged regions of other "
+        "training photos)",
+        _pair(0, 8, integer=True),
+    )
+    motion_highlight_gain: tuple[float, float] = _field(
+        _MOTION.motion_highlight_gain,
+        "motion",
+        "range of the gain on saturated values in linear light (lights streak brighter)",
+        _pair(1, None),
+    )
+    shot_noise: tuple[float, float] = _field(
+        _MOTION.shot_noise,
+        "motion",
+        "range of the shot noise's sigma at full white, in linear light",
+        _pair(0, 1),
+    )
+    read_noise: tuple[float, float] = _field(
+        _MOTION.read_noise,
+        "motion",
+        "range of the read noise's sigma, in linear light",
+        _pair(0, 1),
+    )
+    jpeg_fraction: float = _field(
+        _MOTION.jpeg_fraction,
+        "motion",
+        "share of motion-blurred samples saved as JPEG",
+        _SHARE,
+    )
+    jpeg_quality: tuple[int, int] = _field(
+        _MOTION.jpeg_quality,
+        "motion",
+        "range of the JPEG quality",
+        _pair(1, 100, integer=True),
     )
     # -- model (checked by SRNConfig: see _architecture) --------------------------------------
     channels: int | None = _field(

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .._validate import IntensityRange, intensity_range
-from .synth import ShakeParams, augment, random_kernel, reflect_take, shake
+from .synth import MotionParams, ShakeParams, augment, random_kernel, reflect_take, shake
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -400,11 +400,13 @@ class _Base(Dataset):
         shake: ShakeParams | None,
         synthetic: bool,
         cache: int = 0,
+        motion: MotionParams | None = None,
     ) -> None:
         self.items = tuple(items)
         self.channels = channels
         self.seed = seed
         self.params = shake or ShakeParams()
+        self.motion = motion or MotionParams()
         self.synthetic = synthetic
         self.cache = _Cache(cache)
         self._ranges: dict[str, tuple[float, float]] = {}
@@ -427,6 +429,9 @@ class _Base(Dataset):
         """(blurred, sharp) float32 (H, W, C) crops at ``top, left``."""
         if self.synthetic:
             raw, lo, hi = self.cache.get(item.sharp)
+            # drawn only when asked for, so runs without motion keep their random streams
+            if self.motion.motion_fraction > 0 and rng.uniform() < self.motion.motion_fraction:
+                return self._motion_sample(raw, lo, hi, rng, top, left, height, width)
             kernel = random_kernel(rng, self.params)
             pad = kernel.shape[0] // 2
             region = _to_unit(
@@ -459,6 +464,41 @@ class _Base(Dataset):
             _to_unit(raw_b[win], lo, hi, self.channels),
             _to_unit(raw_s[win], lo, hi, self.channels),
         )
+
+    def _motion_sample(
+        self,
+        raw: np.ndarray,
+        lo: float,
+        hi: float,
+        rng: np.random.Generator,
+        top: int,
+        left: int,
+        height: int,
+        width: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A realistic motion-blur pair (:mod:`.motion`) of the crop at ``top, left``, with
+        moving objects cut from other images of the set."""
+        from .motion import Scene, render  # torch's grid_sample: only where it is used
+
+        m = self.motion.margin
+        region = reflect_take(raw, top - m, left - m, height + 2 * m, width + 2 * m)
+        region = _to_unit(region, lo, hi, self.channels)
+        low, high = self.motion.moving_objects
+        objects = tuple(
+            self._object(rng, height, width) for _ in range(int(rng.integers(low, high + 1)))
+        )
+        scene = Scene(raw.shape[:2], (top - m, left - m))
+        return render(region, scene, rng, self.motion, objects)
+
+    def _object(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        """A random patch, 20-60 % of the crop's sides, of a random image of the set."""
+        item = self.items[int(rng.integers(len(self.items)))]
+        raw, lo, hi = self.cache.get(item.sharp)
+        h = max(2, int(height * rng.uniform(0.2, 0.6)))
+        w = max(2, int(width * rng.uniform(0.2, 0.6)))
+        top = int(rng.integers(max(1, raw.shape[0] - h + 1)))
+        left = int(rng.integers(max(1, raw.shape[1] - w + 1)))
+        return _to_unit(reflect_take(raw, top, left, h, w), lo, hi, self.channels)
 
 
 class TrainSet(_Base):

@@ -82,7 +82,7 @@ from .run_files import (
     replot,
     start_log,
 )
-from .synth import ShakeParams
+from .synth import MotionParams, ShakeParams
 
 __all__ = [
     "CHECKPOINT",
@@ -271,6 +271,13 @@ def _describe_data(cfg: TrainConfig, source: DataSource, n_train: int, val: str)
             f"noise sigma {cfg.noise[0]}-{cfg.noise[1]}, unblurred share "
             f"{cfg.no_blur_fraction}"
         )
+        if cfg.motion_fraction:
+            text += (
+                f"; {cfg.motion_fraction:.0%} of them realistic motion blur instead: "
+                f"streaks {cfg.motion_length[0]}-{cfg.motion_length[1]} px, "
+                f"{cfg.moving_objects[0]}-{cfg.moving_objects[1]} moving objects, "
+                f"{cfg.jpeg_fraction:.0%} JPEG"
+            )
     tries = f" (most textured of {cfg.crop_tries})" if cfg.crop_tries > 1 else ""
     gray = f", {cfg.gray_fraction:.0%} of them turned grey" if cfg.gray_fraction else ""
     return text + f"; {cfg.crop}x{cfg.crop} crops{tries}{gray}, batch {cfg.batch_size}"
@@ -325,7 +332,8 @@ def _open_data(cfg: TrainConfig, arch: SRNConfig, device: torch.device) -> _Data
         val_source = find_data(cfg.val_data, "auto", cfg.blur_dir)
         val_items = val_source.items
     shake = ShakeParams.from_config(cfg)
-    common = {"channels": arch.channels, "seed": cfg.seed, "shake": shake}
+    motion = MotionParams.from_config(cfg)
+    common = {"channels": arch.channels, "seed": cfg.seed, "shake": shake, "motion": motion}
     train_set = TrainSet(
         train_items,
         crop=cfg.crop,

@@ -18,6 +18,7 @@ so a sample is a pure function of its seed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from scipy.signal import fftconvolve
 
 from .blur import motion_kernel
 
-__all__ = ["ShakeParams", "augment", "random_kernel", "reflect_take", "shake"]
+__all__ = ["MotionParams", "ShakeParams", "augment", "random_kernel", "reflect_take", "shake"]
 
 #: Stored values at or above this are treated as saturated by ``highlight_gain``.
 SATURATED = 0.98
@@ -53,6 +54,30 @@ class ShakeParams:
         """The largest kernel side that :func:`random_kernel` can return."""
         lo, hi = self.shake_size
         return hi if hi % 2 else hi - 1 if hi - 1 >= lo else lo
+
+
+@dataclass(frozen=True)
+class MotionParams:
+    """The realistic motion blur's settings (the ``motion``-group fields of TrainConfig);
+    rendered by :func:`napari_srn.training.motion.render`."""
+
+    motion_fraction: float = 0.0
+    motion_length: tuple[float, float] = (2.0, 64.0)
+    moving_objects: tuple[int, int] = (0, 3)
+    motion_highlight_gain: tuple[float, float] = (1.0, 3.0)
+    shot_noise: tuple[float, float] = (0.0, 0.02)
+    read_noise: tuple[float, float] = (0.0, 0.004)
+    jpeg_fraction: float = 0.5
+    jpeg_quality: tuple[int, int] = (70, 95)
+
+    @classmethod
+    def from_config(cls, config: object) -> MotionParams:
+        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context needed around a crop: the farthest a pixel's streak reaches."""
+        return math.ceil(self.motion_length[1]) + 2
 
 
 def random_kernel(rng: np.random.Generator, params: ShakeParams) -> np.ndarray:
