@@ -222,9 +222,9 @@ def _window(layer: _Layer, margin: int, size: tuple[int, int], shake: float) -> 
     return bounds[0], bounds[1]
 
 
-def _grid(points: torch.Tensor, origin: tuple[float, float], size: tuple[int, int]) -> torch.Tensor:
+def _grid(points: torch.Tensor, origin: tuple[float, float], size: torch.Size) -> torch.Tensor:
     """Pixel coordinates ``(..., 2)`` (x, y) to grid_sample's [-1, 1] for an image of
-    ``size`` whose pixel (0, 0) is at ``origin`` (row, col)."""
+    ``size`` (height, width) whose pixel (0, 0) is at ``origin`` (row, col)."""
     h, w = size
     x = (2 * (points[..., 0] - origin[1]) + 1) / w - 1
     y = (2 * (points[..., 1] - origin[0]) + 1) / h - 1
@@ -250,7 +250,7 @@ def _exposure(
     for start in range(0, len(inv), _CHUNK):
         src = _sources(inv[start : start + _CHUNK], base, shift)
         m = len(src)
-        grid = _grid(src, (0.0, 0.0), tuple(background.shape[2:])).view(m, h, w, 2)
+        grid = _grid(src, (0.0, 0.0), background.shape[2:]).view(m, h, w, 2)
         frame = F.grid_sample(
             background.expand(m, -1, -1, -1), grid, align_corners=False, padding_mode="border"
         )
@@ -258,7 +258,7 @@ def _exposure(
             rows, cols = layer.window
             offset = torch.from_numpy(layer.path[first + start : first + start + m]).float()
             pts = src.view(m, h, w, 2)[:, rows, cols] - offset[:, None, None, :]
-            g = _grid(pts, layer.corner, tuple(layer.rgba.shape[2:]))
+            g = _grid(pts, layer.corner, layer.rgba.shape[2:])
             rgba = F.grid_sample(layer.rgba.expand(m, -1, -1, -1), g, align_corners=False)
             under = frame[:, :, rows, cols]
             frame[:, :, rows, cols] = under * (1 - rgba[:, -1:]) + rgba[:, :-1]
