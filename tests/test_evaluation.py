@@ -5,13 +5,17 @@ one (../shared/realblur) when it is there."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from napari_srn import ModelCard, save_model
 from napari_srn import evaluation as ev
 
 from .helpers import identity_srn, tiny_srn
@@ -265,6 +269,33 @@ def test_contact_sheet_shows_the_same_window_of_input_and_outputs_unscaled(realb
         np.testing.assert_array_equal(tiles[1], image[ys, xs])
         np.testing.assert_array_equal(tiles[2], 255 - image[ys, xs])
         assert (sheet[top - 40 : top] < 128).any()  # the labels are written
+
+
+def test_eval_deblur_real_writes_json_and_sheet_and_skips_a_missing_folder(realblur, tmp_path):
+    weights = tmp_path / "identity.safetensors"
+    save_model(identity_srn(), weights, ModelCard(name="identity", description="test"))
+    script = [sys.executable, str(ROOT / "benchmarks" / "eval_deblur.py")]
+    shutil.rmtree(realblur / "levin")
+    out = tmp_path / "real.json"
+    sheet = tmp_path / "sheet.png"
+    args = ["--real", str(realblur), "--model", str(weights), "--json", str(out)]
+    run = subprocess.run(
+        [*script, *args, "--sheet", str(sheet)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert "levin has no blur/ and sharp/ images: skipped" in run.stdout
+    assert "identity: +0.00 dB over the blurred input on the real pairs" in run.stdout
+    report = json.loads(out.read_text())
+    assert report["table"]["real pairs (gopro + crops), mean of 4: identity"]["psnr"] > 0
+    assert {"folder": "crops", "name": "b", "method": "identity"}.items() <= next(
+        r for r in report["images"] if r["method"] == "identity" and r["name"] == "b"
+    ).items()
+    assert report["skipped"] and report["gains_over_input_db"] == {"identity": 0.0}
+    assert iio.imread(sheet).shape == (2 * (40 + 320) + 4, 2 * 320 + 4, 3)  # tiles padded
+    absent = subprocess.run(
+        [*script, "--real", str(tmp_path / "absent")], capture_output=True, text=True, timeout=300
+    )
+    assert absent.returncode == 0 and "real blur skipped: no real-blur folder" in absent.stdout
 
 
 @pytest.mark.skipif(not REALBLUR.is_dir(), reason=f"no real-blur folder at {REALBLUR}")
