@@ -18,7 +18,8 @@ def tiny_srn(channels: int = 3, seed: int = 0, **kw) -> SRN:
 
 
 def wake_naf(net: SRN, value: float = 1.0) -> SRN:
-    """NAFBlocks start as the identity (zero beta and gamma): give them a scale that counts."""
+    """NAFBlocks and GateBlocks start as the identity (zero beta and gamma): give them a scale
+    that counts."""
     with torch.no_grad():
         for name, p in net.named_parameters():
             if name.endswith((".beta", ".gamma")):

@@ -11,6 +11,8 @@ from napari_srn.model.config import config_for_variant
 
 from .helpers import tiny_srn, wake_naf
 
+BLOCKS = ["resblock", "nafblock", "gateblock"]
+
 # weights + biases of the released TensorFlow architecture (REFERENCE.md)
 AUTHORS_PARAMS = {
     "color": 6_881_251,
@@ -79,8 +81,9 @@ def test_divisor_follows_structure(scales, divisor):
         net(bad)
 
 
-def test_return_all_gives_every_scale_coarse_to_fine():
-    net = tiny_srn(recurrent="convlstm")
+@pytest.mark.parametrize("block", BLOCKS)
+def test_return_all_gives_every_scale_coarse_to_fine(block):
+    net = wake_naf(tiny_srn(recurrent="convlstm", block=block))
     outs = net(torch.rand(2, 3, 64, 48), return_all=True)
     assert [tuple(o.shape) for o in outs] == [(2, 3, 16, 12), (2, 3, 32, 24), (2, 3, 64, 48)]
 
@@ -113,10 +116,13 @@ def test_lstm_state_carries_information_across_scales():
         assert not torch.allclose(y, net(x))
 
 
-@pytest.mark.parametrize("block", ["resblock", "nafblock"])
-def test_receptive_field_matches_an_impulse_response(block):
+@pytest.mark.parametrize(
+    ("block", "kernel_size"),
+    [("resblock", 3), ("nafblock", 3), ("gateblock", 3), ("gateblock", 5)],
+)
+def test_receptive_field_matches_an_impulse_response(block, kernel_size):
     """A pixel changes one scale's output exactly up to `receptive_field` pixels away."""
-    net = wake_naf(tiny_srn(kernel_size=3, recurrent="convlstm", block=block))
+    net = wake_naf(tiny_srn(kernel_size=kernel_size, recurrent="convlstm", block=block))
     rf = net.receptive_field
     size = -(-(2 * rf + 64) // 4) * 4  # level() needs multiples of 4
     x = torch.zeros(1, 3, size, size)
@@ -158,13 +164,48 @@ def test_nafblock_network_is_smaller_and_starts_as_identity_with_global_residual
         assert torch.equal(net(x), x)
 
 
-def test_nafblock_normalises_each_pixel_on_its_own():
-    """LayerNorm2d is per pixel: a crop of the input gives the same crop of the output
-    (no statistic pooled over the image, which would break tiling)."""
-    from napari_srn.model.blocks import NAFBlock
+def test_gateblock_network_is_larger_and_starts_as_identity_with_global_residual():
+    """Dense k x k convolutions (C -> 2C, C -> C) plus a gated 1x1 part: more parameters than
+    a ResBlock's two C -> C convolutions, the same receptive field."""
+    res = SRN(SRNConfig(width=16, kernel_size=3))
+    gate = SRN(SRNConfig(width=16, kernel_size=3, block="gateblock"))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(gate) > count(res)
+    assert gate.receptive_field == res.receptive_field
+    assert (gate.divisor, gate.halo) == (res.divisor, res.halo)
+    net = tiny_srn(block="gateblock", global_residual=True)
+    x = torch.rand(1, 3, 32, 48)
+    with torch.inference_mode():
+        assert torch.equal(net(x), x)
+
+
+def test_fresh_gateblock_is_the_identity_and_has_no_depthwise_convolution():
+    from napari_srn.model.blocks import GateBlock
 
     torch.manual_seed(0)
-    block = NAFBlock(8)
+    block = GateBlock(8, 3)
+    x = torch.rand(2, 8, 12, 20)
+    with torch.inference_mode():
+        assert torch.equal(block(x), x)
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.groups == 1 for m in convs)
+    assert [(m.in_channels, m.out_channels, m.kernel_size[0]) for m in convs] == [
+        (8, 16, 3),
+        (8, 8, 3),
+        (8, 16, 1),
+        (8, 8, 1),
+    ]
+
+
+@pytest.mark.parametrize("block", ["nafblock", "gateblock"])
+def test_normalised_blocks_normalise_each_pixel_on_their_own(block):
+    """LayerNorm2d is per pixel: a crop of the input gives the same crop of the output
+    (no statistic pooled over the image, which would break tiling). The 2-px margin covers
+    both blocks' reach: 1 px for a NAFBlock (one depthwise 3x3), 2 for a GateBlock (two 3x3)."""
+    from napari_srn.model.blocks import GateBlock, NAFBlock
+
+    torch.manual_seed(0)
+    block = NAFBlock(8) if block == "nafblock" else GateBlock(8, 3)
     with torch.no_grad():
         block.beta.fill_(1.0)
         block.gamma.fill_(1.0)
@@ -175,5 +216,5 @@ def test_nafblock_normalises_each_pixel_on_its_own():
 
 
 def test_unknown_block_is_refused():
-    with pytest.raises(ValueError, match="block must be 'resblock' or 'nafblock'"):
+    with pytest.raises(ValueError, match="block must be 'resblock', 'nafblock' or 'gateblock'"):
         SRNConfig(block="transformer")  # type: ignore[arg-type]

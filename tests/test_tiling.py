@@ -98,7 +98,8 @@ def test_runner_generic_module_is_exact(rng):
 
 
 @pytest.mark.parametrize(
-    ("recurrent", "block"), [("none", "resblock"), ("convlstm", "resblock"), ("none", "nafblock")]
+    ("recurrent", "block"),
+    [("none", "resblock"), ("convlstm", "resblock"), ("none", "nafblock"), ("none", "gateblock")],
 )
 def test_level_runner_equals_forward_when_overlap_covers_receptive_field(recurrent, block, rng):
     """With a halo of at least one pass's receptive field, tiles cannot see their borders:

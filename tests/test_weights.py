@@ -37,7 +37,7 @@ def test_bundled_default_loads_with_card_and_verified_hash():
     assert next(model.parameters()).dtype == torch.float32
 
 
-@pytest.mark.parametrize("block", ["resblock", "nafblock"])
+@pytest.mark.parametrize("block", ["resblock", "nafblock", "gateblock"])
 def test_round_trip_keeps_config_weights_and_card(tmp_path, block):
     net = tiny_srn(recurrent="convlstm", block=block)
     path = tmp_path / "m.safetensors"

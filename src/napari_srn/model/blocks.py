@@ -1,5 +1,6 @@
-"""Building blocks of SRN-DeblurNet: ResBlock and ConvLSTM cell (Tao et al., CVPR 2018), and a
-NAFNet-style block (Chen et al., ECCV 2022) offered as a cheaper alternative to the ResBlock."""
+"""Building blocks of SRN-DeblurNet: ResBlock and ConvLSTM cell (Tao et al., CVPR 2018), a
+NAFNet-style block (Chen et al., ECCV 2022) offered as a cheaper alternative to the ResBlock, and
+a GateBlock: NAFNet's LayerNorm and SimpleGate around dense convolutions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ConvLSTMCell", "NAFBlock", "ResBlock", "conv"]
+__all__ = ["ConvLSTMCell", "GateBlock", "NAFBlock", "ResBlock", "conv"]
 
 
 def conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -91,6 +92,37 @@ class NAFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pw2(_simple_gate(self.dw(self.pw1(self.norm1(x)))))
+        x = x + self.beta * y
+        y = self.ff2(_simple_gate(self.ff1(self.norm2(x))))
+        return x + self.gamma * y
+
+
+class GateBlock(nn.Module):
+    """NAFNet's two largest gains at fixed compute, LayerNorm and SimpleGate (Chen et al., ECCV
+    2022), around dense convolutions: no depthwise convolution, no channel attention.
+
+    ``y = x + beta * conv_kxk(gate(conv_kxk(norm(x))))`` with the first convolution ``C -> 2C``
+    and the second ``C -> C``, then a pointwise feed-forward part
+    ``y + gamma * conv1x1(gate(conv1x1(norm(y))))``, where ``gate`` multiplies the two halves of
+    the channels (SimpleGate). Depthwise convolutions are slow on CPUs for their arithmetic, and
+    channel attention pools over the whole image (a tile's output would depend on the tile), so
+    neither is used. ``beta`` and ``gamma`` start at zero: the block starts as the identity. One
+    ``kernel_size`` convolution after another: its radius is ``2 * (kernel_size // 2)``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm2d(channels)
+        self.conv1 = conv(channels, 2 * channels, kernel_size)
+        self.conv2 = conv(channels, channels, kernel_size)
+        self.norm2 = LayerNorm2d(channels)
+        self.ff1 = conv(channels, 2 * channels, 1)
+        self.ff2 = conv(channels, channels, 1)
+        self.beta = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(_simple_gate(self.conv1(self.norm1(x))))
         x = x + self.beta * y
         y = self.ff2(_simple_gate(self.ff1(self.norm2(x))))
         return x + self.gamma * y

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blocks import ConvLSTMCell, NAFBlock, ResBlock, conv, deconv
+from .blocks import ConvLSTMCell, GateBlock, NAFBlock, ResBlock, conv, deconv
 from .config import SRNConfig
 
 __all__ = ["SRN", "resize", "resize_state"]
@@ -91,6 +91,8 @@ class SRN(nn.Module):
         def blocks(ch: int) -> nn.Sequential:
             if cfg.block == "nafblock":
                 return nn.Sequential(*[NAFBlock(ch) for _ in range(n)])
+            if cfg.block == "gateblock":
+                return nn.Sequential(*[GateBlock(ch, k) for _ in range(n)])
             return nn.Sequential(*[ResBlock(ch, k) for _ in range(n)])
 
         self.enc1 = nn.Sequential(conv(2 * c, w, k), nn.ReLU(inplace=True), blocks(w))
@@ -128,14 +130,16 @@ class SRN(nn.Module):
         """Radius in pixels of the receptive field of one scale's pass, at that scale.
 
         Walks the layer list: each convolution adds ``(k - 1) / 2`` times the current stride
-        (a NAFBlock has one depthwise 3x3 convolution), each 4x4 stride-2 transposed
-        convolution one input pixel. Across scales the field is far larger (coarse
-        predictions feed the finer passes), but the tiled inference runs each scale's pass over
-        the whole downscaled image, so one pass's field is what a tile border can disturb.
+        (a NAFBlock has one depthwise 3x3 convolution; a ResBlock and a GateBlock two
+        ``kernel_size`` convolutions, the GateBlock's 1x1 ones adding nothing), each 4x4
+        stride-2 transposed convolution one input pixel. Across scales the field is far larger
+        (coarse predictions feed the finer passes), but the tiled inference runs each scale's
+        pass over the whole downscaled image, so one pass's field is what a tile border can
+        disturb.
         """
         cfg = self.config
         half = (cfg.kernel_size - 1) // 2
-        per_block = 1 if cfg.block == "nafblock" else 2 * half
+        per_block = 1 if cfg.block == "nafblock" else 2 * half  # two k x k convs otherwise
         per_stage = per_block * cfg.res_blocks  # the blocks of one stage
         radius, jump = 0, 1
         for stage in range(3):  # encoder: conv (stride 2 after the first) + ResBlocks
