@@ -60,7 +60,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--kernel-size", type=int, default=5)
-    p.add_argument("--block", default="resblock", choices=["resblock", "nafblock"])
+    p.add_argument("--block", default="resblock", choices=["resblock", "nafblock", "gateblock"])
     p.add_argument("--modes", nargs="+", default=["fp32", "bf16", "bf16cl"])
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")

@@ -54,7 +54,7 @@ CONFIG_FILE = "config.yaml"
 
 DataKind = Literal["auto", "pairs", "sharp", "zarr"]
 Recurrent = Literal["none", "convlstm"]
-Block = Literal["resblock", "nafblock"]
+Block = Literal["resblock", "nafblock", "gateblock"]
 AmpDtype = Literal["bfloat16", "float16"]
 Loss = Literal["mse", "l1", "l1+fft"]
 
@@ -369,7 +369,10 @@ class TrainConfig:
         None, "model", "predict a correction added to the input (not in the paper)"
     )
     block: Block | None = _field(
-        None, "model", "stage blocks: resblock (the paper's) or nafblock (NAFNet-style, cheaper)"
+        None,
+        "model",
+        "stage blocks: resblock (the paper's), nafblock (NAFNet-style, cheaper) or gateblock "
+        "(LayerNorm and SimpleGate around dense convolutions)",
     )
     init_weights: str | None = _field(
         None,
