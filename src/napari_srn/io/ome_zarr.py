@@ -392,10 +392,14 @@ def _region(chunks: tuple[tuple[int, ...], ...], idx: tuple[int, ...]) -> tuple[
 
 
 def _readable(stored: zarr.Array, array_path: Path, region: tuple[slice, ...]) -> bool:
-    """Whether a chunk marked done is stored and reads back intact (its checksum matches)."""
-    index = tuple(s.start // c for s, c in zip(region, stored.chunks, strict=True))
-    if not (Path(array_path) / stored.metadata.encode_chunk_key(index)).is_file():
-        return False  # deleted: zarr would read the fill value back as if it were computed
+    """Whether a block marked done is stored and reads back intact: every zarr chunk it covers
+    is on disk (a merged last tile spans two) and passes its checksum."""
+    spans = [
+        range(s.start // c, -(-s.stop // c)) for s, c in zip(region, stored.chunks, strict=True)
+    ]
+    for index in product(*spans):
+        if not (Path(array_path) / stored.metadata.encode_chunk_key(index)).is_file():
+            return False  # deleted: zarr would read the fill value back as if it were computed
     try:
         stored[region]
     except Exception:  # checksum mismatch, garbled compression: redo the chunk
