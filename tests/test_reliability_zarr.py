@@ -4,6 +4,9 @@ damaged group. docs/reliability.md lists what each test guarantees."""
 
 from __future__ import annotations
 
+import os
+
+import dask.array as da
 import numpy as np
 import pytest
 import zarr
@@ -57,3 +60,50 @@ def test_resume_redoes_a_lost_chunk_of_a_merged_last_tile(tmp_path, rng):
         (dest / "0" / "c" / str(row) / "6").unlink()  # the 16-px strip of a merged tile
     run(image, dest, **args)
     np.testing.assert_array_equal(level0(dest), level0(whole))
+
+
+def test_a_dask_array_read_from_a_store_is_never_written_over(tmp_path, grey):
+    """Item 4: the input found inside a dask array's graph (from_zarr, from_array, inlined)
+    counts as the input, like a path or a zarr array."""
+    store = run(grey, tmp_path / "in.zarr")
+    before = level0(store)
+    opened = zarr.open_array(str(store / "0"), mode="r")
+    sources = [
+        da.from_zarr(str(store / "0")),
+        da.from_zarr(str(store / "0"), inline_array=True) + 0,
+        da.from_array(opened)[:, ::-1],
+    ]
+    for source in sources:
+        for dest in (store, store / "0", store / "0" / "inside.zarr"):
+            with pytest.raises(ValueError, match="would destroy the input"):
+                run(source, dest, seed=9, overwrite=True)
+    np.testing.assert_array_equal(level0(store), before)
+    assert status(store)["status"] == "complete"
+
+
+@pytest.mark.parametrize("kind", ["path", "zarr array", "dask array"])
+def test_a_source_rewritten_with_the_same_size_and_mtime_is_not_resumed(tmp_path, rng, kind):
+    """Item 7: another version of the data, written at the same path with the same sizes,
+    its modification times set back, is a different run: refused, never resumed into."""
+    image = rng.integers(0, 256, (64, 80), dtype=np.uint8)
+    src = tmp_path / "src.zarr"
+    z = zarr.create_array(  # stored raw: a rewrite keeps every file's size
+        str(src), shape=image.shape, chunks=(32, 40), dtype="uint8", compressors=None
+    )
+    z[:] = image
+
+    def source():
+        if kind == "path":
+            return str(src)
+        opened = zarr.open_array(str(src), mode="r")
+        return opened if kind == "zarr array" else da.from_array(opened)
+
+    interrupted(source(), tmp_path / "r.zarr")
+    files = [p for p in src.rglob("*") if p.is_file()]
+    stats = {p: (p.stat().st_size, p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in files}
+    z[:] = 255 - image  # another version: same shape, dtype and (raw) chunk sizes
+    for p, (size, atime, mtime) in stats.items():
+        os.utime(p, ns=(atime, mtime))
+        assert p.stat().st_size == size and p.stat().st_mtime_ns == mtime
+    with pytest.raises(FileExistsError, match="different napari-srn result"):
+        run(source(), tmp_path / "r.zarr")

@@ -35,54 +35,89 @@ def _module_hash(net: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def _source_path(source: object) -> Path | None:
-    """The folder a path or local zarr source lives in (None for in-memory or remote data)."""
+def _store_path(array: object) -> Path | None:
+    """The local file or folder an opened array reads: a zarr array in a local store (zarr's
+    LocalStore, or fsspec's local file system as ``da.from_zarr`` opens a path), a memmap."""
+    if isinstance(array, np.memmap):
+        return Path(array.filename).resolve() if array.filename else None
+    store = getattr(array, "store", None)
+    root = getattr(store, "root", None)
+    protocol = getattr(getattr(store, "fs", None), "protocol", ())
+    if root is None and "file" in ((protocol,) if isinstance(protocol, str) else protocol):
+        root = getattr(store, "path", None)
+    if root is None:
+        return None
+    return (Path(root) / (getattr(array, "path", "") or "")).resolve()
+
+
+def _graph_arrays(arr: da.Array) -> list[object]:
+    """The arrays a dask array reads, as its graph holds them: the values of materialized
+    layers (``from_array``, ``from_zarr``) and the constant arguments of blockwise ones
+    (``inline_array=True``). Tasks are not materialized."""
+    found: list[object] = []
+    for layer in arr.dask.layers.values():
+        if hasattr(layer, "indices"):  # Blockwise: (value, None) pairs are constants
+            values = [v for v, index in layer.indices if index is None]
+        elif isinstance(getattr(layer, "mapping", None), dict):
+            values = list(layer.mapping.values())
+        else:
+            continue
+        found += [getattr(v, "value", v) for v in values]  # a DataNode wraps its value
+    return found
+
+
+def _source_paths(source: object) -> list[Path]:
+    """The local files or folders ``source`` reads: a path, a local zarr array or memmap, or
+    those a dask array reads (found in its graph); empty for in-memory or remote data."""
     if isinstance(source, (str, os.PathLike)):
-        return Path(source).expanduser().resolve()
-    root = getattr(getattr(source, "store", None), "root", None)
-    if root is not None:
-        path = getattr(source, "path", "") or ""
-        return (Path(root) / path).resolve()
-    return None
+        return [Path(source).expanduser().resolve()]
+    own = _store_path(source)
+    if own is not None:
+        return [own]
+    if isinstance(source, da.Array):
+        paths = {_store_path(a) for a in _graph_arrays(source)}
+        return sorted(p for p in paths if p is not None)
+    return []
 
 
 def _check_not_the_input(source: object, dest: Path) -> None:
     """Refuse a destination that is the input, holds it, or lies inside it: writing (or
     replacing) it would destroy the data being read."""
-    src = _source_path(source)
-    if src is None:
-        return
     out = dest.resolve()
-    if out == src or out in src.parents or src in out.parents:
-        what = "is" if out == src else "contains" if out in src.parents else "is inside"
-        raise ValueError(
-            f"the destination {str(dest)!r} {what} the input {str(src)!r}; writing there "
-            "would destroy the input. Choose a destination outside it"
-        )
+    for src in _source_paths(source):
+        if out == src or out in src.parents or src in out.parents:
+            what = "is" if out == src else "contains" if out in src.parents else "is inside"
+            raise ValueError(
+                f"the destination {str(dest)!r} {what} the input {str(src)!r}; writing there "
+                "would destroy the input. Choose a destination outside it"
+            )
 
 
 def _files_state(path: Path) -> str:
-    """A digest of what is stored at ``path`` now: every file's name, size and modification
-    time (for a zarr store: its metadata and every chunk). A source rewritten in place, at the
-    same path, gets another digest, so its old partial result is not resumed."""
+    """A digest of what is stored at ``path`` now: every file's name, size, modification and
+    change time and inode (for a zarr store: its metadata and every chunk). A source rewritten
+    in place gets another digest, so its old partial result is not resumed: even with its
+    sizes and modification times set back, since the kernel sets the change time on every
+    write and ``utime``, and nobody can set it back."""
     h = hashlib.sha256()
     entries = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for p in entries:
         st = p.stat()
         h.update(f"{p.relative_to(path) if p != path else p.name}\0{st.st_size}\0".encode())
-        h.update(f"{st.st_mtime_ns}\n".encode())
+        h.update(f"{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
     return h.hexdigest()
 
 
 def _fingerprint(source: object, arr: da.Array, settings: dict[str, Any]) -> str:
-    local = _source_path(source)
+    local = [p for p in _source_paths(source) if p.exists()]
     ident: object
-    if local is not None and local.exists():
-        ident = [str(local), _files_state(local)]
+    if isinstance(source, np.ndarray):
+        ident = hashlib.sha256(np.ascontiguousarray(source).data).hexdigest()
+    elif local:  # a path, a local zarr array, or a dask array reading local stores
+        ident = [arr.name if isinstance(source, da.Array) else None]
+        ident += [[str(p), _files_state(p)] for p in local]
     elif hasattr(source, "store_path"):  # a zarr array or group in a remote or memory store
         ident = str(source.store_path)
-    elif isinstance(source, np.ndarray):
-        ident = hashlib.sha256(np.ascontiguousarray(source).data).hexdigest()
     else:
         ident = arr.name  # dask's deterministic name (from_zarr: the store; from_array: data)
     text = json.dumps([ident, arr.shape, str(arr.dtype), settings], sort_keys=True, default=str)
