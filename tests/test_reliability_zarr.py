@@ -4,7 +4,12 @@ damaged group. docs/reliability.md lists what each test guarantees."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import dask.array as da
 import numpy as np
@@ -81,6 +86,35 @@ def test_a_dask_array_read_from_a_store_is_never_written_over(tmp_path, grey):
     assert status(store)["status"] == "complete"
 
 
+def test_a_lock_path_napari_srn_did_not_write_is_never_deleted(tmp_path, grey):
+    """Item 6, the wider rule: whatever sits at ``<dest>.lock`` that is not napari-srn's lock
+    (notes, a folder, a link) is refused, never unlinked or truncated."""
+    notes = tmp_path / "a.zarr.lock"
+    notes.write_text("my notes")
+    folder = tmp_path / "b.zarr.lock"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("precious")
+    dead = {"pid": _dead_pid(), "host": socket.gethostname()}
+    target = tmp_path / "record.json"
+    target.write_text(json.dumps(dead))  # looks like a stale lock, but is the user's file
+    (tmp_path / "c.zarr.lock").symlink_to(target)
+    for name in "abc":
+        with pytest.raises(FileExistsError, match="lock"):
+            run(grey, tmp_path / f"{name}.zarr")
+        assert not (tmp_path / f"{name}.zarr").exists()
+    assert notes.read_text() == "my notes"
+    assert (folder / "keep.txt").read_text() == "precious"
+    assert (tmp_path / "c.zarr.lock").is_symlink()
+    assert json.loads(target.read_text()) == dead
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(done.stdout)
+
+
 @pytest.mark.parametrize("kind", ["path", "zarr array", "dask array"])
 def test_a_source_rewritten_with_the_same_size_and_mtime_is_not_resumed(tmp_path, rng, kind):
     """Item 7: another version of the data, written at the same path with the same sizes,
@@ -107,3 +141,85 @@ def test_a_source_rewritten_with_the_same_size_and_mtime_is_not_resumed(tmp_path
         assert p.stat().st_size == size and p.stat().st_mtime_ns == mtime
     with pytest.raises(FileExistsError, match="different napari-srn result"):
         run(source(), tmp_path / "r.zarr")
+
+
+_STALE_RACE = """
+import sys, time
+from pathlib import Path
+from napari_srn.io import ome_zarr
+dest, me, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+real_stale = ome_zarr._Lock._stale
+def slow_stale(owner):  # both judge the old lock stale; the second acts 0.3 s later
+    stale = real_stale(owner)
+    time.sleep(max(0.0, start + 0.5 + 0.3 * me - time.time()))
+    return stale
+ome_zarr._Lock._stale = staticmethod(slow_stale)
+lock = ome_zarr._Lock(dest)
+(dest.parent / f"ready{me}").touch()
+while not go.exists():
+    time.sleep(0.01)
+start = float(go.read_text())
+try:
+    lock.acquire()
+except ome_zarr.DestinationLocked:
+    print("refused", flush=True)
+else:
+    print("got", flush=True)
+    time.sleep(max(0.0, start + 2.0 - time.time()))  # hold it past the other's attempt
+    lock.release()
+"""
+
+
+def test_a_stale_lock_goes_to_one_of_two_processes(tmp_path):
+    """Item 8: two processes find the same stale lock (its owner was killed) at once; exactly
+    one takes it over."""
+    dest = tmp_path / "out.zarr"
+    lock = tmp_path / "out.zarr.lock"
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _STALE_RACE, str(dest), str(i), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        deadline = time.time() + 120
+        while not all((tmp_path / f"ready{i}").exists() for i in range(2)):
+            assert time.time() < deadline, "the racing processes did not start"
+            time.sleep(0.05)
+        go.write_text(str(time.time()))
+        outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert outs == ["got", "refused"]
+    assert not lock.exists()  # released by its one holder
+
+
+_FULL_DISK = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # no byte can be written: a full disk
+from napari_srn.io.ome_zarr import OmeZarrSink
+try:
+    OmeZarrSink(Path(sys.argv[1]), "f" * 64, {})
+except OSError as err:
+    print(f"{type(err).__name__}: {err}")
+"""
+
+
+def test_a_full_disk_leaves_no_lock_behind(tmp_path, grey):
+    """Item 11: the lock's record cannot be written (RLIMIT_FSIZE=0 in a subprocess: every
+    write fails with EFBIG, as a full disk fails with ENOSPC): the run fails naming the lock,
+    and leaves no empty lock file behind."""
+    dest = tmp_path / "out.zarr"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(dest)], capture_output=True, text=True, timeout=120
+    )
+    assert "lock" in done.stdout and "File too large" in done.stdout, done
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    run(grey, dest)  # the disk has room again: the next run simply works

@@ -23,6 +23,7 @@ store. A different existing output is never overwritten without ``overwrite=True
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import os
 import shutil
@@ -38,6 +39,11 @@ import dask.array as da
 import numpy as np
 
 from .._progress import Progress
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the pid check alone
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     import zarr
@@ -75,41 +81,101 @@ def _codecs():
 
 
 class _Lock:
-    """One writer per destination: ``<dest>.lock`` beside the store, created atomically,
-    holding the owner's pid and host. A lock whose process is gone (same host) is taken over;
-    a live one is reported."""
+    """One writer per destination: ``<dest>.lock`` beside the store, holding the owner's pid
+    and host, and ``flock``-ed while held (the kernel releases that when the process dies).
+
+    A lock whose process is gone (same host) is taken over, under the ``flock``: of two
+    processes that find it stale at once, one takes it and the other finds it locked. A live
+    owner, or another host's (it cannot be checked), is reported. Whatever else is at that
+    path (notes, a folder, a link) was not written by napari-srn: refused, never removed."""
 
     def __init__(self, dest: Path):
         self.path = dest.with_name(dest.name + ".lock")
-        self.held = False
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> None:
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        for _ in range(2):
+        for _ in range(5):  # a lock released between our open and flock: try again
+            fd, created = self._open()
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and not self._stale(owner):
-                    raise DestinationLocked(
-                        f"another napari-srn run (pid {owner['pid']} on {owner['host']}) is "
-                        f"writing {str(self.path.with_suffix(''))!r}; wait for it to finish, "
-                        f"or delete {str(self.path)!r} if that process is gone"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
-            return
+                if self._claim(fd, created):
+                    self._fd = fd
+                    return
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
         raise DestinationLocked(f"could not take the lock {str(self.path)!r}; try again")
 
-    def _owner(self) -> dict | None:
+    def _open(self) -> tuple[int, bool]:
+        """The lock file, opened for reading and writing; True if this call created it."""
+        flags = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(5):
+            try:
+                return os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+            except FileExistsError:
+                pass
+            try:
+                return os.open(self.path, flags), False
+            except FileNotFoundError:
+                continue  # released meanwhile: create it
+            except OSError as err:
+                if err.errno in (errno.EISDIR, errno.ELOOP):
+                    raise FileExistsError(self._foreign("a folder or a link")) from None
+                raise
+        raise DestinationLocked(f"could not take the lock {str(self.path)!r}; try again")
+
+    def _claim(self, fd: int, created: bool) -> bool:
+        """Take the opened lock file: False if it was released and replaced meanwhile."""
+        if not _flock(fd):
+            raise DestinationLocked(self._locked(_read_owner(fd)[1]))
+        if not self._is(fd):
+            return False
+        if not created:
+            text, owner = _read_owner(fd)
+            if text.strip() and owner is None:
+                raise FileExistsError(self._foreign("a file that is not napari-srn's lock"))
+            if owner is not None and not self._stale(owner):
+                raise DestinationLocked(self._locked(owner))
+        self._write(fd)  # new, empty (its writer died before writing), or stale: ours now
+        return True
+
+    def _write(self, fd: int) -> None:
+        data = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
         try:
-            owner = json.loads(self.path.read_text())
-            return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
-        except (OSError, ValueError):
-            return None  # unreadable: half-written by a process that died, or garbage
+            os.ftruncate(fd, 0)
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as err:  # a full disk: leave no empty lock behind
+            self.path.unlink(missing_ok=True)
+            msg = f"cannot write the lock {str(self.path)!r}: {err.strerror}"
+            raise OSError(err.errno, msg) from err
+
+    def _is(self, fd: int) -> bool:
+        """Whether the lock's path still names the file open as ``fd``."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+    def _locked(self, owner: dict | None) -> str:
+        who = f" (pid {owner['pid']} on {owner['host']})" if owner else ""
+        return (
+            f"another napari-srn run{who} is writing {str(self.path.with_suffix(''))!r}; wait "
+            f"for it to finish, or delete {str(self.path)!r} if that process is gone"
+        )
+
+    def _foreign(self, what: str) -> str:
+        return (
+            f"{str(self.path)!r} is {what}; napari-srn needs that path for the lock of "
+            f"{str(self.path.with_suffix(''))!r} and never removes what it did not write: "
+            "move it away, or choose another destination"
+        )
 
     @staticmethod
     def _stale(owner: dict) -> bool:
@@ -124,9 +190,43 @@ class _Lock:
         return False
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if self._fd is None:
+            return
+        try:
+            if self._is(self._fd):
+                self.path.unlink()
+        finally:
+            os.close(self._fd)  # and with it the flock
+            self._fd = None
+
+
+def _flock(fd: int) -> bool:
+    """An exclusive, non-blocking ``flock`` on ``fd``: False if another holder has it. Where
+    there is none (Windows, a file system without locks) only the pid check remains."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # ENOLCK: this file system has no locks
+        return True
+    return True
+
+
+def _read_owner(fd: int) -> tuple[str, dict | None]:
+    """The lock file's text and its owner record (None: empty, garbage or not a lock)."""
+    data = os.pread(fd, 4097, 0)
+    try:
+        owner = json.loads(data) if len(data) <= 4096 else None
+    except ValueError:
+        owner = None
+    valid = (
+        isinstance(owner, dict)
+        and isinstance(owner.get("pid"), int)
+        and isinstance(owner.get("host"), str)
+    )
+    return data.decode(errors="replace"), owner if valid else None
 
 
 def ngff_axes(axes: str | None, ndim: int, cax: int | None) -> str:
