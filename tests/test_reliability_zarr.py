@@ -17,6 +17,8 @@ import pytest
 import zarr
 
 from napari_srn import Cancelled, deblur_to_zarr
+from napari_srn.io import ome_zarr
+from napari_srn.io.ome_zarr import DestinationLocked
 
 from .helpers import tiny_srn
 
@@ -198,6 +200,39 @@ def test_a_stale_lock_goes_to_one_of_two_processes(tmp_path):
                 p.kill()
     assert outs == ["got", "refused"]
     assert not lock.exists()  # released by its one holder
+
+
+def test_a_destination_and_a_link_to_it_are_one_destination(tmp_path, grey):
+    """Item 9: a run through a link (to the store, or to its folder) takes the same lock as a
+    run on the real path."""
+    real = tmp_path / "real.zarr"
+    interrupted(grey, real)  # an unfinished store, resumed by both runs at once
+    (tmp_path / "link.zarr").symlink_to(real)
+    (tmp_path / "via").symlink_to(tmp_path)
+    lock = ome_zarr._Lock(real.resolve())
+    lock.acquire()  # a writer of real.zarr, still running
+    try:
+        for dest in (tmp_path / "link.zarr", tmp_path / "via" / "real.zarr"):
+            with pytest.raises(DestinationLocked, match=f"pid {os.getpid()}"):
+                run(grey, dest)
+    finally:
+        lock.release()
+    assert status(real)["status"] == "incomplete"
+
+
+def test_overwrite_through_a_link_replaces_the_target_and_keeps_the_link(tmp_path, grey):
+    """Item 10: --overwrite onto a symlinked destination replaces the store it points to; the
+    link stays a link, and nothing is left beside either."""
+    real = run(grey, tmp_path / "real.zarr")
+    link = tmp_path / "link.zarr"
+    link.symlink_to(real)
+    first = status(real)["fingerprint"]
+    run(grey, link, seed=9, overwrite=True)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert status(real)["status"] == "complete" and status(real)["fingerprint"] != first
+    np.testing.assert_array_equal(level0(real), level0(run(grey, tmp_path / "b.zarr", seed=9)))
+    run(grey, link, seed=9)  # and later runs work: complete, nothing to do
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.zarr", "link.zarr", "real.zarr"]
 
 
 _FULL_DISK = """

@@ -316,6 +316,8 @@ class OmeZarrSink:
     """
 
     def __init__(self, dest: Path, fingerprint: str, provenance: dict, overwrite: bool = False):
+        # a link and what it points to are one destination: one lock, the target replaced
+        dest = dest.expanduser().resolve()
         if not dest.parent.is_dir():
             raise FileNotFoundError(
                 f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
