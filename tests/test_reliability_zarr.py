@@ -88,6 +88,41 @@ def test_a_dask_array_read_from_a_store_is_never_written_over(tmp_path, grey):
     assert status(store)["status"] == "complete"
 
 
+@pytest.mark.parametrize("kind", ["folder", "empty folder", "file"])
+def test_a_users_folder_named_like_our_old_store_is_never_touched(tmp_path, grey, kind):
+    """Item 6: ``<dest>.napari-srn-old`` that napari-srn did not create is neither deleted
+    (dest present) nor renamed into place (dest absent), and blocks an overwrite up front."""
+
+    def users(path):
+        if kind == "file":
+            path.write_text("precious")
+        else:
+            path.mkdir()
+            if kind == "folder":
+                (path / "keep.txt").write_text("precious")
+
+    def intact(path):
+        if kind == "file":
+            return path.read_text() == "precious"
+        inside = sorted(p.name for p in path.iterdir())
+        return inside == (["keep.txt"] if kind == "folder" else [])
+
+    dest = tmp_path / "S4.zarr"
+    run(grey, dest)
+    old = tmp_path / "S4.zarr.napari-srn-old"
+    users(old)
+    run(grey, dest)  # the same run: already complete
+    assert intact(old)
+    with pytest.raises(FileExistsError, match="napari-srn-old"):
+        run(grey, dest, seed=9, overwrite=True)
+    assert intact(old) and status(dest)["status"] == "complete"
+    absent = tmp_path / "T.zarr"
+    users(tmp_path / "T.zarr.napari-srn-old")
+    run(grey, absent)  # written anew; the user's folder stays where it is
+    assert intact(tmp_path / "T.zarr.napari-srn-old")
+    assert status(absent)["status"] == "complete"
+
+
 def test_a_lock_path_napari_srn_did_not_write_is_never_deleted(tmp_path, grey):
     """Item 6, the wider rule: whatever sits at ``<dest>.lock`` that is not napari-srn's lock
     (notes, a folder, a link) is refused, never unlinked or truncated."""
@@ -258,3 +293,22 @@ def test_a_full_disk_leaves_no_lock_behind(tmp_path, grey):
     assert "lock" in done.stdout and "File too large" in done.stdout, done
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     run(grey, dest)  # the disk has room again: the next run simply works
+
+
+def test_a_truncated_group_json_of_an_unfinished_store_resumes(tmp_path, grey):
+    """Item 14: an unfinished store whose group ``zarr.json`` is truncated is still known as
+    napari-srn's (its work folder keeps the run's record): the same run resumes it to the
+    uninterrupted result, and another run with overwrite replaces it."""
+    whole = run(grey, tmp_path / "whole.zarr")
+    for name in ("same.zarr", "other.zarr"):
+        interrupted(grey, tmp_path / name)
+        meta = tmp_path / name / "zarr.json"
+        meta.write_bytes(meta.read_bytes()[:40])
+    run(grey, tmp_path / "same.zarr")
+    np.testing.assert_array_equal(level0(tmp_path / "same.zarr"), level0(whole))
+    assert status(tmp_path / "same.zarr")["status"] == "complete"
+    with pytest.raises(FileExistsError, match="different napari-srn result"):
+        run(grey, tmp_path / "other.zarr", seed=9)
+    run(grey, tmp_path / "other.zarr", seed=9, overwrite=True)
+    assert status(tmp_path / "other.zarr")["status"] == "complete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.zarr", "same.zarr", "whole.zarr"]

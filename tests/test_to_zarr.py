@@ -383,9 +383,10 @@ def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp
 
     real_swap = ome_zarr._swap
 
-    def cut_between_renames(new, final):  # the machine dies after the first rename
+    def cut_between_renames(new, final, fingerprint):  # the machine dies after the 1st rename
         import os
 
+        (final / ome_zarr.RETIRED).write_text(fingerprint)  # as _swap stamps it
         os.replace(final, ome_zarr._retired(final))
         raise KeyboardInterrupt
 

@@ -2,9 +2,12 @@
 
 A store goes through these states (all under ``dest``):
 
-1. ``dest`` is created as a zarr group whose ``napari_srn`` attribute says ``status:
-   "incomplete"`` with the run's fingerprint (source, model SHA-256, parameters). It carries
-   no OME ``multiscales`` metadata yet, so no viewer mistakes it for a finished image.
+1. ``dest`` is created (a new folder: napari-srn never writes into one it did not make) as a
+   zarr group whose ``napari_srn`` attribute says ``status: "incomplete"`` with the run's
+   fingerprint (source, model SHA-256, parameters); the same record is kept in
+   ``dest/.napari-srn-work/run.json`` until the end, so the store stays known as napari-srn's
+   if its group metadata is damaged. It carries no OME ``multiscales`` metadata yet, so no
+   viewer mistakes it for a finished image.
 2. Each stage is a dask array written chunk by chunk into a zarr array: the coarse SRN levels
    into float32 arrays under ``dest/.napari-srn-work/`` (read back from there by the next
    level, so memory stays bounded by a few tiles), the full-resolution result into ``dest/0``
@@ -17,7 +20,11 @@ A store goes through these states (all under ``dest``):
    to ``"complete"`` and the work folder removed.
 
 Every array carries zarr 3 ``dimension_names``, so ``ome-zarr-models validate`` accepts the
-store. A different existing output is never overwritten without ``overwrite=True``.
+store. A different existing output is never overwritten without ``overwrite=True``; with it,
+the replacement is written beside it (``<dest>.napari-srn-new``) and swapped in when complete
+(:func:`_swap`). ``dest`` is resolved first: through a link, the target is what is locked and
+replaced. Nothing that napari-srn did not create is ever deleted, renamed or truncated,
+whatever its name (``<dest>.lock``, ``<dest>.napari-srn-old``, ...).
 """
 
 from __future__ import annotations
@@ -60,6 +67,11 @@ __all__ = [
 
 STATUS_KEY = "napari_srn"
 WORK = ".napari-srn-work"
+#: An unfinished store's own record of its run (its first ``napari_srn`` attribute), kept in
+#: the work folder: the store stays known as napari-srn's if its group metadata is damaged.
+RUN_RECORD = f"{WORK}/run.json"
+#: Written into a store about to be replaced: the replacement's fingerprint.
+RETIRED = ".napari-srn-retired"
 NGFF_ORDER = "tczyx"
 
 
@@ -323,22 +335,21 @@ class OmeZarrSink:
                 f"cannot write {str(dest)!r}: its folder {str(dest.parent)!r} does not exist"
             )
         self.final = dest
+        self.fingerprint = fingerprint
         self._lock = _Lock(dest)
         self._lock.acquire()  # before anything is created, resumed or replaced
         try:
             _recover_swap(dest)
             self.dest = _open_dest(dest, fingerprint, overwrite)
-            self.group, self.complete = _open_group(self.dest, fingerprint)
+            info = {"status": "incomplete", "fingerprint": fingerprint, **provenance}
+            self.group, self.complete = _open_group(self.dest, {**info, "started": _now()})
             if self.complete and self.dest != dest:  # finished, cut off before its swap
-                _swap(self.dest, dest)
+                _swap(self.dest, dest, fingerprint)
                 self.dest = dest
-                self.group = _open_group(dest, fingerprint)[0]
+                self.group = _open_group(dest, info)[0]
         except BaseException:
             self._lock.release()
             raise
-        if STATUS_KEY not in self.group.attrs:
-            info = {"status": "incomplete", "fingerprint": fingerprint, **provenance}
-            self.group.attrs[STATUS_KEY] = {**info, "started": _now()}
         self._stages: list[tuple[str, da.Array, Path]] = []
 
     def close(self) -> None:
@@ -430,7 +441,7 @@ class OmeZarrSink:
         self.group.attrs[STATUS_KEY] = info
         shutil.rmtree(self.dest / WORK, ignore_errors=True)
         if self.dest != self.final:  # the new result is complete: only now replace the old one
-            _swap(self.dest, self.final)
+            _swap(self.dest, self.final, self.fingerprint)
             self.dest = self.final
 
 
@@ -518,41 +529,88 @@ def _retired(dest: Path) -> Path:
     return dest.with_name(dest.name + ".napari-srn-old")
 
 
-def _swap(new: Path, dest: Path) -> None:
-    """Replace ``dest`` by the complete store ``new``: two renames, then the old one deleted.
-    Cut off between them, :func:`_recover_swap` finishes or undoes it at the next run."""
+def _in_the_way(old: Path, dest: Path) -> str:
+    return (
+        f"{str(old)!r} is in the way: napari-srn moves {str(dest)!r} there while it swaps in "
+        "the replacement, and never removes what it did not write. Move it away, or choose "
+        "another destination"
+    )
+
+
+def _swap(new: Path, dest: Path, fingerprint: str) -> None:
+    """Replace ``dest`` by the complete store ``new`` (whose run is ``fingerprint``): two
+    renames, then the old one deleted. The old store is stamped first (:data:`RETIRED`), so
+    that, cut off between them, :func:`_recover_swap` knows it for napari-srn's own."""
     old = _retired(dest)
+    if os.path.lexists(old):
+        raise FileExistsError(_in_the_way(old, dest))
+    (dest / RETIRED).write_text(fingerprint)
     os.replace(dest, old)
     os.replace(new, dest)
-    shutil.rmtree(old)
+    _remove_store(old)
 
 
 def _recover_swap(dest: Path) -> None:
+    """Finish or undo a swap that was cut off. Only a store napari-srn stamped is touched: a
+    user's file or folder of the same name stays as it is."""
     old = _retired(dest)
-    if not old.exists():
-        return
-    if dest.exists():  # the swap got through its renames: only the deletion was missed
-        shutil.rmtree(old)
-    else:  # cut off between the renames: the old result goes back (the new one is kept)
+    try:
+        if old.is_symlink():
+            return
+        replacement = (old / RETIRED).read_text()
+    except OSError:
+        return  # absent, or not napari-srn's
+    if not os.path.lexists(dest):  # cut off between the renames: the old result goes back
         os.replace(old, dest)
+        (dest / RETIRED).unlink()
+    elif (_status(dest) or {}).get("fingerprint") == replacement:  # only the deletion missed
+        _remove_store(old)
+
+
+def _remove_store(path: Path) -> None:
+    """Delete a store napari-srn wrote, its group metadata and stamp last: cut off midway,
+    what remains is still recognisably napari-srn's, and removed at the next run."""
+    last = ("zarr.json", RETIRED)
+    for entry in os.scandir(path):
+        if entry.name not in last:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    for name in last:
+        (path / name).unlink(missing_ok=True)
+    path.rmdir()
 
 
 def _status(path: Path) -> dict | None:
-    """The ``napari_srn`` attribute of a store napari-srn wrote; None for anything else."""
+    """The ``napari_srn`` attribute of a store napari-srn wrote; None for anything else. An
+    unfinished store whose group metadata is lost or damaged is known by its run record."""
     import zarr
 
     try:
-        info = dict(zarr.open_group(str(path), mode="r").attrs).get(STATUS_KEY)
-    except Exception:  # not a zarr group at all
-        return None
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception:  # no readable zarr group
+        return _run_record(path)
+    info = attrs.get(STATUS_KEY)
     return info if isinstance(info, dict) and info.get("status") else None
+
+
+def _run_record(path: Path) -> dict | None:
+    """The record an unfinished store keeps in its work folder (the group's first
+    ``napari_srn`` attribute); None if there is none."""
+    try:
+        info = json.loads((path / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(info, dict) and isinstance(info.get("fingerprint"), str)
+    return info if ok and info.get("status") == "incomplete" else None
 
 
 def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
     """Where to write: ``dest`` itself (new, or this same run resumed), or, to replace another
     napari-srn result with ``overwrite``, a store beside it swapped in when complete. Refuses
     to touch anything napari-srn did not write, even with ``overwrite``."""
-    if not dest.exists():
+    if not os.path.lexists(dest):
         return dest
     info = _status(dest)
     if info is None:  # never delete what napari-srn did not write, even when asked to
@@ -568,8 +626,10 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
             f"{str(dest)!r} already holds a different napari-srn result; pass "
             "overwrite=True (--overwrite) to replace it, or choose another destination"
         )
+    if os.path.lexists(_retired(dest)):  # checked now, not after the work
+        raise FileExistsError(_in_the_way(_retired(dest), dest))
     new = _staging(dest)
-    if new.exists():
+    if os.path.lexists(new):
         staged = _status(new)
         if staged is None:
             raise FileExistsError(
@@ -577,21 +637,63 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
                 f"{str(dest)!r}"
             )
         if staged.get("fingerprint") != fingerprint:
-            shutil.rmtree(new)  # an earlier, abandoned replacement: napari-srn's own
+            _remove_store(new)  # an earlier, abandoned replacement: napari-srn's own
     return new
 
 
-def _open_group(dest: Path, fingerprint: str) -> tuple[zarr.Group, bool]:
-    """Open (resume) or create the output group; return (group, already_complete)."""
+def _open_group(dest: Path, info: dict) -> tuple[zarr.Group, bool]:
+    """Open (resume) or create the output group of the run ``info`` describes; return
+    (group, already_complete)."""
     import zarr
 
-    if dest.exists():  # _open_dest chose it: this same run, to resume
+    if not os.path.lexists(dest):
+        return _create_group(dest, info), False
+    try:  # _open_dest chose it: this same run, to resume
         group = zarr.open_group(str(dest), mode="r+")
-        info = dict(group.attrs).get(STATUS_KEY)
-        if isinstance(info, dict) and info.get("fingerprint") == fingerprint:
-            return group, info.get("status") == "complete"
+    except Exception:  # damaged group metadata: rewritten from the run's record
+        _write_group(dest, cast(dict, _run_record(dest)))
+        group = zarr.open_group(str(dest), mode="r+")
+    stored = dict(group.attrs).get(STATUS_KEY)
+    if not isinstance(stored, dict) or stored.get("fingerprint") != info["fingerprint"]:
+        raise FileExistsError(f"{str(dest)!r} changed while it was opened; run again")
+    return group, stored.get("status") == "complete"
+
+
+def _create_group(dest: Path, info: dict) -> zarr.Group:
+    """A new output group at ``dest``, with the run's record in its work folder too."""
+    import zarr
+
     try:
-        group = zarr.open_group(str(dest), mode="w")
+        os.mkdir(dest)  # fails if anything is there: napari-srn writes only into what it made
+    except FileExistsError:
+        raise
     except OSError as err:
         raise PermissionError(f"cannot write {str(dest)!r}: {err}") from err
-    return group, False
+    try:
+        _write_json(dest / RUN_RECORD, info)
+        _write_group(dest, info)
+        return zarr.open_group(str(dest), mode="r+")
+    except BaseException as err:
+        shutil.rmtree(dest, ignore_errors=True)  # only what this call created
+        if isinstance(err, OSError):
+            raise PermissionError(f"cannot write {str(dest)!r}: {err}") from err
+        raise
+
+
+def _write_group(dest: Path, info: dict) -> None:
+    """The zarr 3 metadata of the output group, with the run's ``napari_srn`` attribute."""
+    meta = {"zarr_format": 3, "node_type": "group", "attributes": {STATUS_KEY: info}}
+    _write_json(dest / "zarr.json", meta)
+
+
+def _write_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(
+            json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
