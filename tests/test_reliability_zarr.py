@@ -312,3 +312,89 @@ def test_a_truncated_group_json_of_an_unfinished_store_resumes(tmp_path, grey):
     run(grey, tmp_path / "other.zarr", seed=9, overwrite=True)
     assert status(tmp_path / "other.zarr")["status"] == "complete"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.zarr", "same.zarr", "whole.zarr"]
+
+
+def test_a_link_named_like_our_staging_store_is_never_followed(tmp_path, grey):
+    """Item 6, another filesystem object: ``<dest>.napari-srn-new`` that is a link to the
+    user's own napari-srn result is not napari-srn's abandoned replacement: refused, and
+    what it points to is untouched."""
+    dest = run(grey, tmp_path / "d.zarr")
+    other = run(grey, tmp_path / "other.zarr", seed=5)
+    before = level0(other)
+    (tmp_path / "d.zarr.napari-srn-new").symlink_to(other)
+    with pytest.raises(FileExistsError, match="napari-srn-new"):
+        run(grey, dest, seed=9, overwrite=True)
+    np.testing.assert_array_equal(level0(other), before)
+    assert status(other)["status"] == "complete"
+
+
+_BIND = """
+import subprocess, sys
+from pathlib import Path
+import dask.array as da
+from napari_srn._to_zarr import _check_not_the_input
+a, b = Path(sys.argv[1]), Path(sys.argv[2])
+subprocess.run(["mount", "--bind", str(a), str(b)], check=True)
+for source in (str(b / "in.zarr"), da.from_zarr(str(b / "in.zarr"))):
+    try:
+        _check_not_the_input(source, a / "in.zarr")
+    except ValueError:
+        print("refused")
+    else:
+        print("accepted")
+"""
+
+
+def test_the_input_under_another_name_is_still_the_input(tmp_path):
+    """Item 4, another name: the input read through a bind mount of its folder (as a
+    case-insensitive file system gives it another name too) is still refused as the
+    destination. Runs in a user and mount namespace (``unshare -rm``)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    zarr.create_array(str(a / "in.zarr"), shape=(8, 8), dtype="uint8")
+    try:
+        done = subprocess.run(
+            ["unshare", "-rm", sys.executable, "-c", _BIND, str(a), str(b)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except FileNotFoundError:
+        pytest.skip("no unshare")
+    if "mount" in done.stderr or "unshare" in done.stderr:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()[-200:]}")
+    assert done.stdout.split() == ["refused", "refused"], done.stderr
+
+
+_FULL_AFTER_LOCK = """
+import resource, sys
+from pathlib import Path
+from napari_srn.io import ome_zarr
+take = ome_zarr._Lock.acquire
+def acquire(self):  # the lock is written; then the disk is full
+    take(self)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+ome_zarr._Lock.acquire = acquire
+try:
+    ome_zarr.OmeZarrSink(Path(sys.argv[1]), "f" * 64, {})
+except OSError as err:
+    print(f"{type(err).__name__}: {err}")
+"""
+
+
+def test_a_full_disk_while_creating_the_store_leaves_nothing_behind(tmp_path, grey):
+    """Item 11, one step later: the disk fills up (RLIMIT_FSIZE=0 once the lock is written)
+    while the new store is created; the run fails, and leaves no folder that the next run
+    would refuse as "something napari-srn did not write"."""
+    dest = tmp_path / "out.zarr"
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_AFTER_LOCK, str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "File too large" in done.stdout, done
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    run(grey, dest)
+    assert status(dest)["status"] == "complete"

@@ -80,13 +80,24 @@ def _source_paths(source: object) -> list[Path]:
     return []
 
 
+def _within(inner: Path, outer: Path) -> bool:
+    """Whether ``inner`` is ``outer`` or lies inside it, by name or by file identity: a folder
+    seen through a bind mount, or under another case on a case-insensitive file system, is
+    the same folder."""
+    for p in (inner, *inner.parents):
+        if p == outer or (p.exists() and outer.exists() and os.path.samefile(p, outer)):
+            return True
+    return False
+
+
 def _check_not_the_input(source: object, dest: Path) -> None:
     """Refuse a destination that is the input, holds it, or lies inside it: writing (or
     replacing) it would destroy the data being read."""
     out = dest.resolve()
     for src in _source_paths(source):
-        if out == src or out in src.parents or src in out.parents:
-            what = "is" if out == src else "contains" if out in src.parents else "is inside"
+        holds, inside = _within(src, out), _within(out, src)
+        if holds or inside:
+            what = "is" if holds and inside else "contains" if holds else "is inside"
             raise ValueError(
                 f"the destination {str(dest)!r} {what} the input {str(src)!r}; writing there "
                 "would destroy the input. Choose a destination outside it"

@@ -570,6 +570,8 @@ def _recover_swap(dest: Path) -> None:
 def _remove_store(path: Path) -> None:
     """Delete a store napari-srn wrote, its group metadata and stamp last: cut off midway,
     what remains is still recognisably napari-srn's, and removed at the next run."""
+    if path.is_symlink():  # never followed: what a link points to was not made here
+        raise FileExistsError(f"{str(path)!r} is a link; napari-srn does not remove it")
     last = ("zarr.json", RETIRED)
     for entry in os.scandir(path):
         if entry.name not in last:
@@ -630,7 +632,7 @@ def _open_dest(dest: Path, fingerprint: str, overwrite: bool) -> Path:
         raise FileExistsError(_in_the_way(_retired(dest), dest))
     new = _staging(dest)
     if os.path.lexists(new):
-        staged = _status(new)
+        staged = None if new.is_symlink() else _status(new)  # napari-srn makes no links
         if staged is None:
             raise FileExistsError(
                 f"{str(new)!r} holds something napari-srn did not write; remove it to replace "
