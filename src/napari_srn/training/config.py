@@ -330,6 +330,14 @@ class TrainConfig:
         "range of the gain on saturated values in linear light (lights streak brighter)",
         _pair(1, None),
     )
+    linear_light: tuple[float, float] = _field(
+        _MOTION.linear_light,
+        "motion",
+        "range of the weight of the sRGB curve in the camera's tone curve: 1 averages the "
+        "sub-frames in linear light (a real exposure), 0 averages the stored values (as "
+        "GoPro's blur frames were made)",
+        _pair(0, 1),
+    )
     shot_noise: tuple[float, float] = _field(
         _MOTION.shot_noise,
         "motion",

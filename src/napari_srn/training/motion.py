@@ -15,11 +15,13 @@ on sharp photographs (after GoPro, Nah et al. 2017, and RSBlur, Rim et al. ECCV 
    photo's centre makes the blur differ across the frame.
 2. 0 to ``moving_objects`` objects, soft-edged regions cut from other training photographs,
    are pasted over the scene, each moving on its own path, over the moving background.
-3. The photographs are turned into linear light (inverse sRGB curve), saturated pixels are
+3. The photographs are turned into linear light (the inverse of a tone curve between the sRGB
+   curve and none, ``linear_light``: real exposures average light, frame-averaged data sets
+   such as GoPro's average stored values), saturated pixels are
    made brighter by a random gain (``highlight_gain``), each sub-frame is warped with
    bilinear sub-pixel sampling (:func:`torch.nn.functional.grid_sample`) and the sub-frames
    are averaged, so lights smear into bright streaks.
-4. Shot and read noise are added, the sum is clipped to [0, 1] (saturation), the sRGB curve
+4. Shot and read noise are added, the sum is clipped to [0, 1] (saturation), the tone curve
    re-applied, the result rounded to 8 bits and, for a ``jpeg_fraction`` share, JPEG-encoded
    at a random quality.
 
@@ -42,7 +44,7 @@ import torch.nn.functional as F
 from .blur import random_trajectory
 from .synth import SATURATED, MotionParams
 
-__all__ = ["Scene", "linear_to_srgb", "render", "srgb_to_linear"]
+__all__ = ["Scene", "ToneCurve", "linear_to_srgb", "render", "srgb_to_linear"]
 
 #: Most sub-frames rendered for one exposure: a streak of up to 64 px has no gaps, longer ones
 #: (a moving object on a moving camera) have gaps of a pixel or two.
@@ -75,6 +77,34 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
         np.float32
     )
+
+
+@dataclass(frozen=True)
+class ToneCurve:
+    """A camera's tone curve: ``stored = (1 - weight) * linear + weight * sRGB(linear)``.
+
+    ``weight`` 1 is the sRGB curve (blur averaged in linear light, as in a real exposure), 0
+    stores linear values (blur averaged in the stored values, as GoPro's ``blur`` frames and
+    most frame-averaged data sets were made); the mix in between is another monotone curve.
+    """
+
+    weight: float
+
+    def encode(self, linear: np.ndarray) -> np.ndarray:
+        """Linear light in [0, 1] (clipped: saturation) to stored values."""
+        x = np.clip(linear, 0.0, 1.0).astype(np.float32)
+        if self.weight == 0:
+            return x
+        w = np.float32(self.weight)
+        return (1 - w) * x + w * linear_to_srgb(x)
+
+    def decode(self, stored: np.ndarray) -> np.ndarray:
+        """Stored values in [0, 1] to linear light (the inverse of :meth:`encode`)."""
+        if self.weight in (0, 1):
+            return srgb_to_linear(stored) if self.weight else np.clip(stored, 0, 1)
+        grid = np.linspace(0.0, 1.0, 8193) ** 2  # dense near 0, where sRGB is steep
+        table = self.encode(grid)
+        return np.interp(np.clip(stored, 0, 1), table, grid).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- the paths
@@ -183,12 +213,12 @@ def _soft_mask(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     return np.clip((1 - r) / feather, 0, 1).astype(np.float32)
 
 
-def _to_linear(x: np.ndarray, gain: float) -> np.ndarray:
+def _to_linear(x: np.ndarray, gain: float, tone: ToneCurve) -> np.ndarray:
     """Stored values to linear light, saturated values ``gain`` times brighter.
 
     Only the clipped channels are raised: the others were recorded, so the sharp target (the
     still scene clipped again) keeps the photo's colours."""
-    lin = srgb_to_linear(x)
+    lin = tone.decode(x)
     return np.where(x >= SATURATED, lin * np.float32(gain), lin)
 
 
@@ -199,10 +229,11 @@ def _layer(
     margin: int,
     gain: float,
     length: float,
+    tone: ToneCurve,
 ) -> _Layer:
     """A moving object from ``patch`` (stored values), placed so it overlaps the crop."""
     mask = _soft_mask(rng, patch.shape[:2])
-    lin = _to_linear(patch, gain) * mask[:, :, None]
+    lin = _to_linear(patch, gain, tone) * mask[:, :, None]
     rgba = np.concatenate([lin, mask[:, :, None]], axis=2).transpose(2, 0, 1)
     row = margin + rng.uniform(-0.5, 1) * crop[0] - patch.shape[0] / 2
     col = margin + rng.uniform(-0.5, 1) * crop[1] - patch.shape[1] / 2
@@ -286,13 +317,15 @@ def _jpeg(x: np.ndarray, quality: int) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def _develop(linear: np.ndarray, rng: np.random.Generator, params: MotionParams) -> np.ndarray:
-    """Exposure to stored image: noise, saturation, sRGB curve, 8 bits, maybe JPEG."""
+def _develop(
+    linear: np.ndarray, rng: np.random.Generator, params: MotionParams, tone: ToneCurve
+) -> np.ndarray:
+    """Exposure to stored image: noise, saturation, tone curve, 8 bits, maybe JPEG."""
     shot = rng.uniform(*params.shot_noise)
     read = rng.uniform(*params.read_noise)
     var = shot**2 * np.clip(linear, 0, None) + read**2
     noisy = linear + np.sqrt(var) * rng.standard_normal(linear.shape)
-    out = np.round(linear_to_srgb(noisy) * 255) / 255
+    out = np.round(tone.encode(noisy) * 255) / 255
     if params.jpeg_fraction > 0 and rng.uniform() < params.jpeg_fraction:
         out = _jpeg(out, int(rng.integers(params.jpeg_quality[0], params.jpeg_quality[1] + 1)))
     return out.astype(np.float32)
@@ -345,8 +378,11 @@ def render(
     m = params.margin
     size = (region.shape[0] - 2 * m, region.shape[1] - 2 * m)
     gain = rng.uniform(*params.motion_highlight_gain)
+    tone = ToneCurve(rng.uniform(*params.linear_light))
     path, focal, tracks = _camera_motion(rng, scene, size, m, rng.uniform(*params.motion_length))
-    layers = [_layer(rng, p, size, m, gain, rng.uniform(*params.motion_length)) for p in objects]
+    layers = [
+        _layer(rng, p, size, m, gain, rng.uniform(*params.motion_length), tone) for p in objects
+    ]
     travel = _path_length(tracks) + max([_path_length(x.path[:, None]) for x in layers] or [0])
     n = min(MAX_SUBFRAMES, max(9, math.ceil(travel) + 1)) | 1  # odd: t = 0 is a sub-frame
     shake = _extent(tracks) + 2
@@ -360,8 +396,8 @@ def render(
     base = np.stack([xs + left - (img_w - 1) / 2, ys + top - (img_h - 1) / 2, np.ones_like(xs)])
     base_t = torch.from_numpy(base.reshape(3, -1).T.copy()).float()
     shift = torch.tensor([(img_w - 1) / 2 - left, (img_h - 1) / 2 - top])
-    background = torch.from_numpy(_to_linear(region, gain).transpose(2, 0, 1).copy())[None]
+    background = torch.from_numpy(_to_linear(region, gain, tone).transpose(2, 0, 1).copy())[None]
     total = _exposure(background, layers, inv, base_t, shift, size)
     still = _exposure(background, layers, inv[n // 2 : n // 2 + 1], base_t, shift, size, n // 2)
-    blurred = _develop((total / n).permute(1, 2, 0).numpy(), rng, params)
-    return blurred, linear_to_srgb(still.permute(1, 2, 0).numpy())
+    blurred = _develop((total / n).permute(1, 2, 0).numpy(), rng, params, tone)
+    return blurred, tone.encode(still.permute(1, 2, 0).numpy())

@@ -65,6 +65,7 @@ class MotionParams:
     motion_length: tuple[float, float] = (2.0, 64.0)
     moving_objects: tuple[int, int] = (0, 3)
     motion_highlight_gain: tuple[float, float] = (1.0, 3.0)
+    linear_light: tuple[float, float] = (0.0, 1.0)
     shot_noise: tuple[float, float] = (0.0, 0.02)
     read_noise: tuple[float, float] = (0.0, 0.004)
     jpeg_fraction: float = 0.5
