@@ -329,3 +329,52 @@ def test_ndarray_subclasses_are_taken_as_their_data(rng):
     out = deblur(np.matrix(image), model=tiny_srn(1))
     assert type(out) is np.ndarray
     np.testing.assert_array_equal(out, deblur(image, model=tiny_srn(1)))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32, np.uint64])
+def test_integers_over_their_full_range_come_back_without_wrapping(dtype):
+    """Issue 22, item 2: float32(2**31 - 1) is 2**31, which wrapped to -2**31 (and the unsigned
+    maxima to 0) on the way back."""
+    info = np.iinfo(dtype)
+    image = np.zeros((32, 32), dtype)
+    image[8:24, 8:24] = info.max
+    image[0, :4] = info.min
+    np.testing.assert_array_equal(deblur(image, model=identity_srn(1), tile_size=16), image)
+    # the float nearest each maximum lies beyond it: clipped, never wrapped (and no warning)
+    back = intensity_range(image).from_model(np.array([[0.0, 0.5, 1.0, 2.0]], np.float32))
+    assert back.dtype == dtype and back[0, 0] == info.min and back[0, 2:].tolist() == [info.max] * 2
+    out = deblur(image, model=tiny_srn(1), tile_size=16)
+    assert out.dtype == dtype and out.shape == image.shape
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-40])
+def test_tiny_float_values_keep_the_image(rng, scale):
+    """Issue 22, item 3: an image whose values all lie below one 8-bit level of 0..1 was handed
+    to the model as black; its own minimum..maximum is used instead, with a warning."""
+    image = rng.random((48, 48)).astype(np.float32)
+    image[0, 0], image[0, 1] = 0.0, 1.0
+    tiny = (image * np.float32(scale)).astype(np.float32)
+    with pytest.warns(UserWarning, match="below 1/255 .* own minimum and maximum"):
+        out = deblur(tiny, model=tiny_srn(1), precision="float32")
+    assert out.dtype == np.float32 and out.max() <= tiny.max()
+    expected = deblur(image, model=tiny_srn(1), precision="float32")
+    np.testing.assert_allclose(out.astype(np.float64) / scale, expected, atol=1e-4)
+    # asked for 0..1, it is 0..1 (no warning)
+    deblur(tiny, model=tiny_srn(1), in_range=(0, 1))
+
+
+def test_float32_spanning_its_whole_range_is_deblurred(rng):
+    """Issue 22, item 21: float32 data spanning +-3e38 overflowed float32 arithmetic and was
+    refused with a message quoting an in_range nobody gave."""
+    image = rng.random((48, 48)).astype(np.float32)
+    image[0, 0], image[0, 1] = 0.0, 1.0
+    wide = (image.astype(np.float64) * 6e38 - 3e38).astype(np.float32)
+    out = deblur(wide, model=tiny_srn(1))
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    expected = deblur(image, model=tiny_srn(1)).astype(np.float64) * 6e38 - 3e38
+    np.testing.assert_allclose(out, expected, atol=6e38 * 1e-5)
+    # what float64 itself cannot map is refused in words the caller used
+    with pytest.raises(ValueError, match="divide the image") as err:
+        deblur(np.array([[-1.7e308, 1.7e308]] * 2), model=tiny_srn(1))
+    assert "in_range" not in str(err.value)
+

@@ -398,3 +398,27 @@ def test_a_full_disk_while_creating_the_store_leaves_nothing_behind(tmp_path, gr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     run(grey, dest)
     assert status(dest)["status"] == "complete"
+
+
+def test_a_source_changed_during_the_run_is_never_marked_complete(tmp_path, rng):
+    """Item 7, another order: another program writes into the input while it is read (an
+    acquisition still running). The mix of two versions is left unfinished, never marked
+    complete, and not resumed."""
+    image = rng.integers(0, 256, (64, 80), dtype=np.uint8)
+    src = tmp_path / "src.zarr"
+    z = zarr.create_array(str(src), shape=image.shape, chunks=(32, 40), dtype="uint8")
+    z[:] = image
+
+    def rewrite(done, total):
+        if done == 1:
+            z[:] = 255 - image
+
+    dest = tmp_path / "out.zarr"
+    with pytest.raises(ValueError, match="input changed"):
+        run(str(src), dest, batch_size=1, progress=rewrite)
+    assert status(dest)["status"] == "incomplete"
+    assert "ome" not in zarr.open_group(str(dest), mode="r").attrs
+    with pytest.raises(FileExistsError, match="different napari-srn result"):
+        run(str(src), dest)
+    run(str(src), dest, overwrite=True)
+    np.testing.assert_array_equal(level0(dest), level0(run(255 - image, tmp_path / "new.zarr")))

@@ -192,10 +192,11 @@ def _write(
     progress: bool | Callable[[int, int], object],
     cancel: Callable[[], bool] | None,
     batch_size: int | None,
+    unchanged: Callable[[], bool],
 ) -> None:
     """Compute ``final`` into ``sink`` (an image named after ``title``), ``batch_size`` chunks
     per dask call (default: 2 per worker thread, at least 2), reporting each chunk as
-    ``progress`` asks."""
+    ``progress`` asks; ``unchanged()`` says whether the input is still as it was."""
     threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
     with reporter(progress, desc="deblur to zarr", unit="chunk") as report:
         sink.write(
@@ -205,6 +206,7 @@ def _write(
             progress=report,
             cancel=cancel,
             batch=batch_size or max(2, 2 * threads),
+            unchanged=unchanged,
         )
 
 
@@ -286,11 +288,21 @@ def deblur_to_zarr(
     plan = make_plan(arr, model, cax, tile_size, overlap, device, in_range, precision, lazy=True)
     settings = _settings(plan, names)
     provenance = _provenance(source, plan.net, settings)
-    sink = OmeZarrSink(dest, _fingerprint(source, arr, settings), provenance, overwrite)
+    fingerprint = _fingerprint(source, arr, settings)
+    sink = OmeZarrSink(dest, fingerprint, provenance, overwrite)
     with sink:  # holds the destination's lock until the end
         if sink.complete:
             return dest
         result = deblur_lazy(plan, task_model(model, plan, device), precision, sink)
         final, out_axes = _in_ngff_order(result, names)
-        _write(sink, final, out_axes, dest.stem, progress, cancel, batch_size)
+        _write(
+            sink,
+            final,
+            out_axes,
+            dest.stem,
+            progress,
+            cancel,
+            batch_size,
+            lambda: _fingerprint(source, arr, settings) == fingerprint,  # read a changed input?
+        )
     return dest

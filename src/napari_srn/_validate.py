@@ -31,6 +31,9 @@ __all__ = [
 ImageLike: TypeAlias = npt.ArrayLike | os.PathLike
 #: A numpy array, or a dask array on the lazy path (dask is imported only there).
 MaybeLazy: TypeAlias = "np.ndarray | da.Array"
+#: Floats within [0, 1] whose maximum lies below this (one level of an 8-bit image) would reach
+#: the model as black: their own minimum..maximum is mapped instead, with a warning.
+DARKEST = 1.0 / 255.0
 
 
 def check_dtype_and_shape(dtype: np.dtype, shape: tuple[int, ...]) -> None:
@@ -137,16 +140,23 @@ def check_overlap(overlap: int | None, default: int) -> int:
 
 @dataclass(frozen=True)
 class IntensityRange:
-    """Affine map between an image's values and the model's [0, 1]."""
+    """Affine map between an image's values and the model's [0, 1].
+
+    ``given``: the range is the caller's ``in_range`` (not read from the data), as error
+    messages say.
+    """
 
     low: float
     high: float
     dtype: np.dtype
+    given: bool = False
 
     @property
     def _work(self) -> type:
-        """Arithmetic dtype: float64 for float64 data (its values may exceed float32's range)."""
-        return np.float64 if self.dtype.kind == "f" and self.dtype.itemsize > 4 else np.float32
+        """Arithmetic dtype: float32 for data it holds exactly (8- and 16-bit integers,
+        float16), float64 otherwise: 32- and 64-bit integers (float32 rounds 2**31 - 1 up to
+        2**31, which wraps), float32 data near its limits (a width of 6e38, a scale of 1e40)."""
+        return np.float32 if self.dtype.itemsize <= 2 else np.float64
 
     def to_model(self, a: np.ndarray) -> np.ndarray:
         """Values to float32 in [0, 1] (a new array; the input is never modified). Raises
@@ -162,6 +172,11 @@ class IntensityRange:
                 raise ValueError(
                     "image contains NaN or infinite values; replace them first, "
                     "e.g. np.nan_to_num(image, nan=0.0, posinf=..., neginf=...)"
+                )
+            if not self.given:  # not reached by intensity_range's own ranges
+                raise ValueError(
+                    f"the image's values ({self.low:g} to {self.high:g}) cannot be mapped to "
+                    "the model's 0..1; scale the image first, e.g. divide it by its maximum"
                 )
             raise ValueError(
                 f"in_range=({self.low:g}, {self.high:g}) maps the image's values (up to "
@@ -185,9 +200,21 @@ class IntensityRange:
         out = np.clip(a, 0.0, 1.0).astype(work, copy=False) * work(self.high - self.low)
         out += work(self.low)
         if self.dtype.kind in "ui":
-            info = np.iinfo(self.dtype)
-            return np.clip(np.rint(out), info.min, info.max).astype(self.dtype)
+            return to_integer(out, self.dtype)
         return out.astype(self.dtype, copy=False)
+
+
+def to_integer(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Floats rounded to the integer ``dtype``, clipped to its range without wrapping: the
+    float nearest to a 32- or 64-bit maximum (2**31 - 1 is 2**31 as a float) lies beyond it,
+    and casting it wraps to the minimum (or to 0)."""
+    info = np.iinfo(dtype)
+    x = np.rint(values)
+    top, bottom = x >= float(info.max), x <= float(info.min)
+    out = np.where(top | bottom, 0, x).astype(dtype)
+    out[top] = info.max
+    out[bottom] = info.min
+    return out
 
 
 def intensity_range(arr: MaybeLazy, in_range: tuple[float, float] | None = None) -> IntensityRange:
@@ -195,33 +222,22 @@ def intensity_range(arr: MaybeLazy, in_range: tuple[float, float] | None = None)
 
     * ``in_range=(low, high)``: those values map to 0 and 1 (no pass over the data);
     * uint8: 0..255 (photographs);
-    * floating point with all values in [0, 1]: 0..1;
+    * floating point with all values in [0, 1]: 0..1, unless they all lie below 1/255
+      (:data:`DARKEST`: one level of an 8-bit image, black to the model): then their own
+      minimum..maximum, with a warning;
     * any other integer or float data (uint16 microscopy, which rarely fills 0..65535,
       floats outside [0, 1]): the data's own minimum..maximum over the whole array, so a
       stack is mapped consistently from frame to frame.
 
     The output is mapped back with the inverse map, clipped to the same range, and cast to
-    the input dtype. Also rejects NaN and infinity (one min/max pass, no temporary arrays;
-    for a dask array, one pass over the data).
+    the input dtype (rounded and clipped for integers, never wrapped). The arithmetic is
+    float64 for data that float32 does not hold exactly (32- and 64-bit types). Also rejects
+    NaN and infinity (one min/max pass, no temporary arrays; for a dask array, one pass over
+    the data), and a range too wide or too narrow for float64 to map.
     """
     dtype = np.dtype(arr.dtype)
     if in_range is not None:
-        try:
-            low, high = (float(v) for v in in_range)
-        except (TypeError, ValueError):
-            raise TypeError(f"in_range must be a pair of numbers, got {in_range!r}") from None
-        if not (np.isfinite(low) and np.isfinite(high) and high > low):
-            raise ValueError(f"in_range must be finite with low < high, got {in_range!r}")
-        limit = float(np.finfo(np.float64 if dtype.itemsize > 4 else np.float32).max)
-        if not 1.0 / limit < high - low < limit:  # its scale factor must be representable
-            raise ValueError(
-                f"in_range={in_range!r} is too narrow or too wide for {dtype} data (its width "
-                f"must lie between {1.0 / limit:g} and {limit:g}); widen it, or give none to "
-                "use the image's own minimum and maximum"
-            )
-        if isinstance(arr, np.ndarray) and dtype.kind == "f":
-            _check_finite(arr.min(), arr.max())
-        return IntensityRange(low, high, dtype)
+        return _given_range(arr, in_range, dtype)
     if dtype == np.uint8:
         return IntensityRange(0.0, 255.0, dtype)
     lo, hi = arr.min(), arr.max()
@@ -233,10 +249,57 @@ def intensity_range(arr: MaybeLazy, in_range: tuple[float, float] | None = None)
         _check_finite(lo, hi)
     lo, hi = float(lo), float(hi)
     if dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
-        return IntensityRange(0.0, 1.0, dtype)
+        if not lo < hi < DARKEST:
+            return IntensityRange(0.0, 1.0, dtype)
+        warnings.warn(
+            f"the image's values lie between {lo:g} and {hi:g}, below 1/255 (one level of an "
+            "8-bit image) on the 0..1 scale, which the model would see as black; using their "
+            "own minimum and maximum as black and white instead. Pass in_range=(0, 1) to keep "
+            f"0..1, or in_range=({lo:g}, {hi:g}) to silence this warning",
+            UserWarning,
+            stacklevel=3,
+        )
     if hi <= lo:  # constant image: any range with a non-zero width maps it back exactly
-        hi = lo + 1.0
+        hi = max(lo + 1.0, float(np.nextafter(lo, np.inf)))  # 1e300 + 1 is 1e300
+    _check_width(lo, hi)
     return IntensityRange(lo, hi, dtype)
+
+
+def _given_range(arr: MaybeLazy, in_range: tuple[float, float], dtype: np.dtype) -> IntensityRange:
+    """The caller's ``in_range``, checked."""
+    try:
+        low, high = (float(v) for v in in_range)
+    except (TypeError, ValueError):
+        raise TypeError(f"in_range must be a pair of numbers, got {in_range!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        raise ValueError(f"in_range must be finite with low < high, got {in_range!r}")
+    limit = float(np.finfo(np.float64 if dtype.itemsize > 4 else np.float32).max)
+    if not 1.0 / limit < high - low < limit:  # its scale factor must be representable
+        raise ValueError(
+            f"in_range={in_range!r} is too narrow or too wide for {dtype} data (its width "
+            f"must lie between {1.0 / limit:g} and {limit:g}); widen it, or give none to "
+            "use the image's own minimum and maximum"
+        )
+    if isinstance(arr, np.ndarray) and dtype.kind == "f":
+        _check_finite(arr.min(), arr.max())
+    return IntensityRange(low, high, dtype, given=True)
+
+
+def _check_width(lo: float, hi: float) -> None:
+    """The image's own range must be mappable in float64 (its width and its inverse finite)."""
+    with np.errstate(over="ignore", divide="ignore"):
+        width = np.float64(hi) - np.float64(lo)
+        if np.isfinite(width) and np.isfinite(1.0 / width):
+            return
+    if not np.isfinite(width):
+        raise ValueError(
+            f"the image's values span {lo:g} to {hi:g}, a width beyond what float64 can hold; "
+            "divide the image by 2 (or more) first"
+        )
+    raise ValueError(
+        f"the image's values span only {width:g} ({lo:g} to {hi:g}), too narrow to map to the "
+        "model's 0..1; multiply the image by a large factor first"
+    )
 
 
 def _check_finite(lo: float, hi: float) -> None:

@@ -398,9 +398,12 @@ class OmeZarrSink:
         progress: Callable[[Progress], None] = lambda p: None,
         cancel: Callable[[], bool] | None = None,
         batch: int = 2,
+        unchanged: Callable[[], bool] | None = None,
     ) -> None:
         """Compute every stage (coarse levels, ``result`` in NGFF axis order, the pyramid)
-        chunk by chunk, then mark the store complete."""
+        chunk by chunk, then mark the store complete, unless ``unchanged()`` (asked once
+        every chunk is written) says the input changed while it was read: then a
+        ``ValueError``, and the store stays unfinished."""
         import zarr
 
         dims = list(axes)
@@ -417,6 +420,12 @@ class OmeZarrSink:
         done = 0
         for tag, stage, path in self._stages:
             done = write_stage(self.dest, tag, stage, path, done, total, progress, cancel, batch)
+        if unchanged is not None and not unchanged():
+            raise ValueError(
+                f"the input changed while it was read: {str(self.final)!r} may mix two "
+                "versions of it, so it is left unfinished. Run again with overwrite=True "
+                "(--overwrite) once the input no longer changes"
+            )
         self._finish(axes, len(levels), name)
 
     def _finish(self, axes: str, n_levels: int, name: str) -> None:
