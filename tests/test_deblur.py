@@ -377,4 +377,3 @@ def test_float32_spanning_its_whole_range_is_deblurred(rng):
     with pytest.raises(ValueError, match="divide the image") as err:
         deblur(np.array([[-1.7e308, 1.7e308]] * 2), model=tiny_srn(1))
     assert "in_range" not in str(err.value)
-
