@@ -377,3 +377,48 @@ def test_float32_spanning_its_whole_range_is_deblurred(rng):
     with pytest.raises(ValueError, match="divide the image") as err:
         deblur(np.array([[-1.7e308, 1.7e308]] * 2), model=tiny_srn(1))
     assert "in_range" not in str(err.value)
+
+
+def test_grey_and_alpha_on_the_last_axis_is_taken_as_grey_plus_alpha(tmp_path, rng):
+    """Issue 22, item 22: (H, W, 2) ran as H frames of W x 2 pixels and changed the alpha."""
+    import dask.array as da
+    import zarr
+
+    from napari_srn import deblur_to_zarr
+
+    grey = rng.integers(0, 256, (40, 48), dtype=np.uint8)
+    alpha = np.where(rng.random((40, 48)) > 0.5, 255, 0).astype(np.uint8)
+    image = np.stack([grey, alpha], -1)
+    with pytest.warns(UserWarning, match="treating it as grey\\+alpha"):
+        out = deblur(image, model=tiny_srn())
+    np.testing.assert_array_equal(out[..., 1], alpha)
+    np.testing.assert_array_equal(out[..., 0], deblur(grey, model=tiny_srn()))
+    with pytest.warns(UserWarning, match="grey\\+alpha"):
+        lazy = deblur(da.from_array(image, chunks=(16, 16, 2)), model=tiny_srn(), tile_size=64)
+    np.testing.assert_array_equal(lazy.compute(), out)
+    with pytest.warns(UserWarning, match="grey\\+alpha"):  # the guess reaches the plan
+        deblur_to_zarr(image, tmp_path / "o.zarr", model=tiny_srn(), tile_size=64, axes="yxc")
+    stored = zarr.open_group(str(tmp_path / "o.zarr"))["0"][:]  # channels first (NGFF)
+    np.testing.assert_array_equal(np.moveaxis(stored, 0, -1), lazy.compute())
+
+
+def test_an_image_file_path_is_read(tmp_path, rng):
+    """Issue 22, item 23: deblur("photo.png") answered about zarr stores."""
+    from napari_srn.io import write_image
+
+    rgb = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    write_image(tmp_path / "photo.png", rgb, channel_axis=-1)
+    out = deblur(tmp_path / "photo.png", model=identity_srn())  # the file says: RGB
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_array_equal(out, rgb)
+    la = np.stack([rgb[..., 0], rgb[..., 1]], -1)
+    write_image(tmp_path / "la.png", la, channel_axis=-1, alpha=True)
+    np.testing.assert_array_equal(deblur(str(tmp_path / "la.png"), model=identity_srn()), la)
+    gen = iter_deblur(tmp_path / "photo.png", model=identity_srn())
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(gen)
+    np.testing.assert_array_equal(done.value.value, rgb)
+    with pytest.raises(FileNotFoundError, match="image file .* or a zarr store") as err:
+        deblur(tmp_path / "missing.png", model=identity_srn())
+    assert "zarr store 'missing" not in str(err.value)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, cast, overload
 
 import numpy as np
@@ -21,7 +23,7 @@ __all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
 
 
 def iter_deblur(
-    image: npt.ArrayLike,
+    image: npt.ArrayLike | os.PathLike,
     *,
     model: ModelLike = "default",
     channel_axis: int | None = None,
@@ -40,8 +42,9 @@ def iter_deblur(
 
     Parameters
     ----------
-    image : array_like
-        As for :func:`deblur`, held in memory (use :func:`deblur` for dask or zarr input).
+    image : array_like or path
+        As for :func:`deblur`, held in memory (use :func:`deblur` for dask or zarr input); a
+        path names an image file, read whole.
     model : str, path or torch.nn.Module, optional
         As for :func:`deblur`.
     channel_axis : int or None, optional
@@ -63,9 +66,57 @@ def iter_deblur(
         Yields ``Progress(done, total)`` after each tile; its return value is the deblurred
         image (same shape and dtype as ``image``).
     """
+    alpha = None
+    if isinstance(image, (str, os.PathLike)):
+        data, channel_axis, alpha = _read_file(image, channel_axis)
+        if data is None:
+            raise TypeError(
+                f"iter_deblur deblurs images held in memory, and {str(image)!r} is a folder (a "
+                "zarr store, read lazily): use deblur or deblur_to_zarr for it"
+            )
+        image = data
+    return _iter(image, model, channel_axis, tile_size, overlap, device, in_range, precision, alpha)
+
+
+def _iter(
+    image: npt.ArrayLike,
+    model: ModelLike,
+    channel_axis: int | None,
+    tile_size: int | None,
+    overlap: int | None,
+    device: str | torch.device | None,
+    in_range: tuple[float, float] | None,
+    precision: str,
+    alpha: bool | None = None,
+) -> Generator[Progress, None, np.ndarray]:
+    """:func:`iter_deblur`, told by an image file whether its last channel is alpha."""
     arr = check_image(image)
-    plan = make_plan(arr, model, channel_axis, tile_size, overlap, device, in_range, precision)
+    plan = make_plan(
+        arr, model, channel_axis, tile_size, overlap, device, in_range, precision, alpha=alpha
+    )
     return run_frames(plan, np.empty_like(arr))
+
+
+def _read_file(
+    path: str | os.PathLike, channel_axis: int | None
+) -> tuple[np.ndarray | None, int | None, bool | None]:
+    """An image file's data, channel axis (the caller's, else the file's) and alpha; ``None``
+    data for a folder (a zarr store). A missing path is an error that says what a path may
+    name."""
+    from .io.files import open_image
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(
+            f"image {str(path)!r} does not exist; a path may name an image file (.tif, .png, "
+            ".jpg, ...) or a zarr store"
+        )
+    if p.is_dir():
+        return None, channel_axis, None
+    info = open_image(p)
+    if channel_axis is not None or info.channel_axis is None:
+        return info.data, channel_axis, None
+    return info.data, info.channel_axis, True if info.alpha else None
 
 
 def _deblur_lazy(
@@ -144,13 +195,14 @@ def deblur(
 
     Parameters
     ----------
-    image : ndarray, dask array, zarr array, or path to a zarr store
+    image : ndarray, dask array, zarr array, or path to an image file or a zarr store
         ``(..., H, W)`` gray or ``(..., H, W, C)`` (see ``channel_axis``) image; leading axes
         (time, z, ...) are deblurred frame by frame. dtype uint8, uint16, other integers,
         float32 or float64 (float16 too). Not modified. A dask or zarr array (zarr 2 or 3
         stores; for an OME-Zarr image, its full-resolution level) is processed **lazily**:
         the result is a dask array, and computing part of it runs the network only on the
-        tiles that part needs.
+        tiles that part needs. An image file (.tif, .png, .jpg, ...) is read whole, as
+        :func:`napari_srn.io.open_image` reads it, and its result is an ndarray.
     model : str, path or torch.nn.Module, optional
         ``"default"``, a name from :func:`napari_srn.list_models`, a ``.safetensors`` file
         written by napari-srn, or a loaded model (see :func:`napari_srn.load_model`).
@@ -159,8 +211,9 @@ def deblur(
         channels the last is alpha and is copied through untouched. A color model takes RGB
         as is, and a gray image is replicated to RGB, deblurred, and averaged back to one
         channel. A gray model deblurs each channel as a separate gray image (as the authors'
-        code does for RGB). With None and a last axis of 3 or 4 entries, the image is taken
-        as RGB(A) with a warning.
+        code does for RGB). With None and a last axis of 2, 3 or 4 entries, the image is
+        taken as grey+alpha (the alpha copied through), RGB or RGBA with a warning. For an
+        image file, None means the channels the file declares.
     tile_size : int or None, optional
         Side in pixels of the region each model call writes (a multiple of the model's
         divisor, 16 for the default model); None chooses it from free memory (at most 1024 on
@@ -215,18 +268,23 @@ def deblur(
     """
     from .io.zarr import is_lazy_source, open_lazy
 
+    alpha = None
+    if isinstance(image, (str, os.PathLike)):
+        data, channel_axis, alpha = _read_file(image, channel_axis)
+        image = image if data is None else data
     if is_lazy_source(image):
         return _deblur_lazy(
             open_lazy(image), model, channel_axis, tile_size, overlap, device, in_range, precision
         )
-    gen = iter_deblur(
-        cast("npt.ArrayLike", image),  # in memory: paths are lazy sources
-        model=model,
-        channel_axis=channel_axis,
-        tile_size=tile_size,
-        overlap=overlap,
-        device=device,
-        in_range=in_range,
-        precision=precision,
+    gen = _iter(
+        cast("npt.ArrayLike", image),  # in memory: folders are lazy sources
+        model,
+        channel_axis,
+        tile_size,
+        overlap,
+        device,
+        in_range,
+        precision,
+        alpha,
     )
     return _drain(gen, progress)

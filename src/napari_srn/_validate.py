@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import dask.array as da
 
 __all__ = [
+    "GuessedAxis",
     "ImageLike",
     "IntensityRange",
     "MaybeLazy",
@@ -68,33 +69,34 @@ def check_image(image: object) -> np.ndarray:
     else:
         if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
             raise TypeError(
-                "image must be a numpy, dask or zarr array, or a path to a zarr store; got "
-                f"{type(image).__name__}. Read image files with napari_srn.io.read_image"
+                "image must be a numpy, dask or zarr array, or the path of an image file or "
+                f"a zarr store; got {type(image).__name__}"
             )
         arr = np.asarray(image)
     check_dtype_and_shape(arr.dtype, arr.shape)
     return arr
 
 
+class GuessedAxis(int):
+    """A channel axis that :func:`normalize_channel_axis` guessed (an ``int`` in every other
+    respect). Passed on, it still says that the guess was made, so that a last axis of 2
+    entries stays grey+alpha wherever the plan is made."""
+
+
 def normalize_channel_axis(arr: MaybeLazy, channel_axis: int | None) -> int | None:
     """Check ``channel_axis`` (scikit-image convention) and return it as a non-negative index.
 
-    With ``channel_axis=None`` an image whose last axis has 3 or 4 entries (and whose other
-    axes are larger) is taken as RGB(A) with a warning, since deblurring 3-pixel-wide images
-    is never what was meant.
+    With ``channel_axis=None`` an image whose last axis has 2, 3 or 4 entries (and whose other
+    axes are larger) is taken as grey+alpha, RGB or RGBA with a warning, since deblurring
+    images 2 to 4 pixels wide is never what was meant.
     """
     if channel_axis is None:
-        if arr.ndim >= 3 and arr.shape[-1] in (3, 4) and min(arr.shape[-3:-1]) > 4:
-            kind = "RGB" if arr.shape[-1] == 3 else "RGBA"
-            warnings.warn(
-                f"image of shape {arr.shape} has {arr.shape[-1]} entries on its last axis; "
-                f"treating it as {kind} channels. Pass channel_axis=-1 to say so and silence "
-                "this warning",
-                UserWarning,
-                stacklevel=3,
-            )
-            return arr.ndim - 1
+        if arr.ndim >= 3 and arr.shape[-1] in (2, 3, 4) and min(arr.shape[-3:-1]) > 4:
+            _warn_guess(arr.shape)
+            return GuessedAxis(arr.ndim - 1)
         return None
+    if isinstance(channel_axis, GuessedAxis):  # already checked, and warned about
+        return GuessedAxis(channel_axis % arr.ndim)
     if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
         raise TypeError(f"channel_axis must be an int or None, got {type(channel_axis).__name__}")
     if not -arr.ndim <= channel_axis < arr.ndim:
@@ -109,6 +111,27 @@ def normalize_channel_axis(arr: MaybeLazy, channel_axis: int | None) -> int | No
             "spatial dimensions; pass channel_axis=None for a 2-D grayscale image"
         )
     return int(channel_axis) % arr.ndim
+
+
+def _warn_guess(shape: tuple[int, ...]) -> None:
+    """The warning of :func:`normalize_channel_axis`'s guess (two frames up: the caller)."""
+    n = shape[-1]
+    if n == 2:
+        what = (
+            "grey+alpha: the grey is deblurred and the alpha kept as it is. To deblur both as "
+            "separate grey images, put them first (np.moveaxis(image, -1, 0)); to silence "
+            "this, deblur image[..., 0] and keep image[..., 1] yourself"
+        )
+    else:
+        what = (
+            f"{'RGB' if n == 3 else 'RGBA'} channels. Pass channel_axis=-1 to say so and "
+            "silence this warning"
+        )
+    warnings.warn(
+        f"image of shape {shape} has {n} entries on its last axis; treating it as {what}",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def check_tile_size(tile_size: int | None, divisor: int) -> int | None:

@@ -167,7 +167,7 @@ def run_frames(plan: Plan, out: np.ndarray) -> Generator[Progress, None, np.ndar
 
     dst = layout(out, plan.cax)
     if plan.alpha:
-        dst[..., 3, :, :] = plan.src[..., 3, :, :]
+        dst[..., -1, :, :] = plan.src[..., -1, :, :]  # RGBA or grey+alpha
     runner = Runner(plan.net, plan.device, plan.tile, plan.halo, plan.precision)
     frames = list(np.ndindex(*plan.src.shape[:-3]))
     height, width = plan.colour.shape[-2:]

@@ -487,7 +487,7 @@ def deblur_lazy(
             y = da.clip(y, 0.0, 1.0).mean(axis=-3, keepdims=True)
         parts.append(y.map_blocks(p.rng.from_model, dtype=p.src.dtype))
     if p.alpha:
-        parts.append(p.src[..., 3:4, :, :])
+        parts.append(p.src[..., -1:, :, :])  # RGBA or grey+alpha
     out = da.concatenate(parts, axis=-3) if len(parts) > 1 else parts[0]
     return unlayout(out, p.cax)
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .._validate import (
+    GuessedAxis,
     IntensityRange,
     MaybeLazy,
     check_overlap,
@@ -255,12 +256,15 @@ def make_plan(
     precision: str = "auto",
     *,
     lazy: bool = False,
+    alpha: bool | None = None,
 ) -> Plan:
     """Validate the arguments against ``arr`` (numpy or dask) and decide everything.
 
     ``lazy``: the plan is for the dask graph, whose tile cores must be large enough for the
     context their neighbours read; a smaller tile (which the in-memory path takes) is raised
-    to the smallest that works, with a warning."""
+    to the smallest that works, with a warning. ``alpha``: the last channel is transparency,
+    copied through (an image file says so); None: with 4 channels (RGBA), or 2 when the
+    channel axis was guessed (grey+alpha)."""
     cax = normalize_channel_axis(arr, channel_axis)
     net, dev = as_model(model, device)
     policy = resolve_precision(precision, dev)
@@ -268,8 +272,10 @@ def make_plan(
     tile = check_tile_size(tile_size, divisor)
     halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
     src = layout(arr, cax)
-    alpha = src.shape[-3] == 4
-    colour = src[..., :3, :, :] if alpha else src
+    n = src.shape[-3]
+    if alpha is None:  # RGBA, or a guessed grey+alpha
+        alpha = n == 4 or (n == 2 and isinstance(cax, GuessedAxis))
+    colour = src[..., : n - 1, :, :] if alpha else src
     model_channels = getattr(net, "in_channels", None)
     groups = channel_groups(colour.shape[-3], model_channels, cax)
     rng = intensity_range(colour, in_range)
