@@ -197,7 +197,7 @@ def test_console_script_help_and_models():
     models = subprocess.run(
         [sys.executable, "-m", "napari_srn", "models"], capture_output=True, text=True, check=True
     ).stdout
-    assert models.startswith("default:")
+    assert models.startswith("srn-") and "(default)" in models
 
 
 def test_output_problems_are_found_before_the_work(tmp_path, monkeypatch, capsys):
@@ -273,3 +273,141 @@ def test_store_and_config_damage_are_one_line(tmp_path, capsys):
     config.write_text("data: photos\nlr: .inf\n")
     assert main(["train", "--config", str(config)]) == 1
     assert "lr: must be > 0" in capsys.readouterr().err
+
+
+def test_integers_over_their_full_range_survive_the_cli(tmp_path, identity_file, capsys):
+    """Issue 22, item 2: an int32 TIFF of 0 and 2**31 - 1 came back with -2**31 (exit 0, after
+    a RuntimeWarning)."""
+    for dtype in (np.int32, np.uint32):
+        image = np.zeros((20, 24), dtype)
+        image[5:15, 6:18] = np.iinfo(dtype).max
+        tifffile.imwrite(tmp_path / "in.tif", image)
+        args = ["deblur", str(tmp_path / "in.tif"), str(tmp_path / "out.tif"), "--overwrite"]
+        assert main([*args, "--model", str(identity_file), "--no-progress"]) == 0
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "out.tif"), image)
+        assert "Warning" not in capsys.readouterr().err
+
+
+def _no_deblur(monkeypatch):
+    import napari_srn._deblur as deblur_module
+
+    monkeypatch.setattr(deblur_module, "deblur", lambda *a, **k: pytest.fail("deblur ran"))
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])
+def test_the_input_file_is_never_the_output(tmp_path, monkeypatch, capsys, how):
+    """Issue 22, item 5: `deblur same.png same.png --overwrite` replaced the input."""
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "same.png"
+    write_image(source, np.arange(400, dtype=np.uint8).reshape(20, 20))
+    before = source.read_bytes()
+    output = {"same": "same.png", "relative": "../" + tmp_path.name + "/same.png"}.get(how)
+    if how == "symlink":
+        (tmp_path / "link.png").symlink_to(source)
+        output = "link.png"
+    elif how == "hardlink":
+        os.link(source, tmp_path / "hard.png")
+        output = "hard.png"
+    _no_deblur(monkeypatch)
+    assert main(["deblur", str(source), output, "--overwrite", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "is the input file" in err and "Traceback" not in err
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "kwargs"),
+    [
+        ((20, 24, 4), -1, {}),  # RGBA
+        ((20, 24, 2), -1, {}),  # grey+alpha
+        ((20, 24, 4), -1, {"photometric": "separated"}),  # CMYK
+    ],
+)
+def test_what_jpeg_cannot_hold_is_refused_before_the_work(
+    tmp_path, monkeypatch, capsys, shape, axis, kwargs
+):
+    """Issue 22, item 18: RGBA, grey+alpha or CMYK to .jpg failed after all the work."""
+    if kwargs:
+        tifffile.imwrite(tmp_path / "in.tif", np.zeros(shape, np.uint8), **kwargs)
+    else:
+        write_image(tmp_path / "in.tif", np.zeros(shape, np.uint8), channel_axis=axis, alpha=True)
+    _no_deblur(monkeypatch)
+    assert main(["deblur", str(tmp_path / "in.tif"), str(tmp_path / "out.jpg")]) == 1
+    err = capsys.readouterr().err
+    assert "grey or RGB" in err and "write .png" in err
+    with pytest.raises(ValueError, match="grey or RGB"):
+        write_image(tmp_path / "x.bmp", np.zeros(shape, np.uint8), channel_axis=axis)
+
+
+def test_gif_output_is_refused(tmp_path, capsys):
+    """Issue 22, item 29: a .gif output was silently reduced to a palette of 256 colours."""
+    write_image(tmp_path / "in.png", np.zeros((20, 24, 3), np.uint8), channel_axis=-1)
+    assert main(["deblur", str(tmp_path / "in.png"), str(tmp_path / "out.gif")]) == 1
+    assert "palette" in capsys.readouterr().err
+    assert not (tmp_path / "out.gif").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "flag", "message"),
+    [
+        ("rgb.png", "5", "--channel-axis 5 is out of range"),
+        ("grey.tif", "0", "--channel-axis 0 has fewer than two spatial"),
+        ("grey.tif", "-3", "--channel-axis -3 is out of range"),
+    ],
+)
+def test_a_bad_channel_axis_is_named_as_the_flag(
+    tmp_path, monkeypatch, capsys, name, flag, message
+):
+    """Issue 22, item 24: --channel-axis 5 gave an IndexError, and 0 on a grey TIFF blamed the
+    output file."""
+    shape = (20, 24, 3) if name == "rgb.png" else (20, 24)
+    write_image(tmp_path / name, np.zeros(shape, np.uint8), channel_axis=-1 if shape[2:] else None)
+    _no_deblur(monkeypatch)
+    for out in ("o.png", "o.tif", "o.zarr"):
+        args = ["deblur", str(tmp_path / name), str(tmp_path / out), f"--channel-axis={flag}"]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert message in err and "IndexError" not in err and "files hold" not in err
+        assert "channel_axis" not in err and "None" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_folder_as_input_is_called_a_folder(tmp_path, capsys):
+    """Issue 22, item 25: a directory given as the input was reported as missing."""
+    (tmp_path / "photos").mkdir()
+    assert main(["deblur", str(tmp_path / "photos"), str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "does not exist" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("0", "--tile-size must be a positive integer"),
+        ("100", "--tile-size must be a positive multiple of 16, got 100. Try 96 or 112"),
+    ],
+)
+def test_tile_size_errors_speak_of_the_flag(tmp_path, capsys, flag, message):
+    """Issue 22, item 26: --tile-size 0 passed the CLI's check, then the message advised None."""
+    write_image(tmp_path / "in.png", np.zeros((20, 24), np.uint8))
+    args = ["deblur", str(tmp_path / "in.png"), str(tmp_path / "o.png"), "--tile-size", flag]
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own check
+        code = stop.code
+    assert code in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err and "None" not in err and "tile_size" not in err
+
+
+def test_models_lists_each_model_once(capsys):
+    """Issue 22, item 29: `napari-srn models` printed the default's paragraph twice."""
+    from napari_srn import list_models
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    bundled = [name for name in list_models() if name != "default"]
+    for name in bundled:
+        assert out.count(f"{name}") >= 1
+    assert out.count("\n    ") == len(bundled)  # one description each
+    assert "(default)" in out

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -30,6 +35,45 @@ def _positive_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
+
+
+def _tile_size(text: str) -> int:
+    value = _positive_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "--tile-size must be a positive integer (a multiple of 16 for the bundled models), "
+            "got 0; leave --tile-size out to choose it from free memory"
+        )
+    return value
+
+
+#: The library's words (keyword arguments, None) as the command line's (flags), in order.
+_CLI_WORDS = [
+    (
+        r"\bor None to choose from free memory",
+        "or leave --tile-size out to choose from free memory",
+    ),
+    (r"\bor None to choose automatically", "or leave --device out to choose automatically"),
+    (r"\bor device=None\b", "or leave --device out"),
+    (r"\bleave tile_size unset\b", "leave --tile-size out"),
+    (r", or None for a grayscale image", ", or none for a grayscale image"),
+    (r"\boverwrite=True \(--overwrite on the command line\)", "--overwrite"),
+    (r"\boverwrite=True\b", "--overwrite"),
+    (r"\bchannel_axis=None\b", "--channel-axis none"),
+    (r"\b(tile_size|channel_axis|precision|device|overlap)=('?)([^\s',;)]+)\2", r"--\1 \3"),
+    (r"(?<![\w/.'-])(tile_size|channel_axis)(?![\w/.'-])", r"--\1"),
+    (r"\. Pass in_range=.*$", "."),  # no --in-range flag
+]
+
+
+def cli_words(message: str) -> str:
+    """A library message in the command line's words: ``tile_size=100`` as ``--tile-size
+    100``, ``None`` as leaving a flag out (the CLI cannot take None)."""
+    import re
+
+    for pattern, replacement in _CLI_WORDS:
+        message = re.sub(pattern, replacement, message)
+    return re.sub(r"--(tile|channel)_(size|axis)", r"--\1-\2", message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--tile-size",
-        type=_positive_int,
+        type=_tile_size,
         default=None,
         help="tile side in pixels, a multiple of 16 (default: from free memory)",
     )
@@ -125,54 +169,107 @@ def _ngff_letters(axes: str | None, ndim: int, cax: int | None) -> str | None:
         return None  # e.g. tifffile's Q (unknown): the usual guess is made instead
 
 
-def _deblur_file(args: argparse.Namespace) -> int:
+@dataclass
+class _Input:
+    """What the command line knows of INPUT before any work: a file's data (or a zarr store's
+    path, read lazily), its channel axis, alpha and axis names, dtype and shape."""
+
+    image: Any
+    axis: int | None
+    alpha: bool
+    file_axes: str | None
+    dtype: Any
+    shape: tuple[int, ...]
+    is_file: bool
+
+
+def _read_input(args: argparse.Namespace) -> _Input:
+    """INPUT as :class:`_Input`, with ``--channel-axis`` checked against it."""
     import numpy as np
 
-    from ._deblur import deblur
-    from .io import open_image, write_image
+    if _is_zarr(args.input):
+        from .io.zarr import open_lazy
 
+        lazy = open_lazy(args.input)  # metadata only
+        src = _Input(args.input, None, False, None, lazy.dtype, lazy.shape, False)
+    else:
+        from .io import open_image
+
+        info = open_image(args.input)
+        data = info.data
+        src = _Input(data, info.channel_axis, info.alpha, info.axes, data.dtype, data.shape, True)
+    if args.channel_axis != "auto":
+        src.alpha, src.axis = False, args.channel_axis
+        if src.axis is not None:  # out of range, or too few axes: said now, in flags
+            from ._validate import normalize_channel_axis
+
+            shaped = np.broadcast_to(np.empty((), np.uint8), src.shape)  # no memory
+            src.axis = normalize_channel_axis(shaped, src.axis)
+    return src
+
+
+def _deblur_file(args: argparse.Namespace) -> int:
     if not args.input or not args.output:
         raise ValueError("give INPUT and OUTPUT files, or --sample OUTPUT_DIR")
     out = Path(args.output)
-    alpha, file_axes = False, None
-    if _is_zarr(args.input):
-        image, axis = args.input, None  # a path: read lazily
-    else:
-        info = open_image(args.input)
-        image, axis, alpha, file_axes = info.data, info.channel_axis, info.alpha, info.axes
-    if args.channel_axis != "auto":
-        axis, alpha = args.channel_axis, False
+    src = _read_input(args)
     if out.suffix.lower() == ".zarr":
-        from ._to_zarr import deblur_to_zarr
-
-        deblur_to_zarr(
-            image,
-            out,
-            model=args.model,
-            channel_axis=axis,
-            tile_size=args.tile_size,
-            overlap=args.overlap,
-            device=args.device,
-            precision=args.precision,
-            axes=args.axes or _ngff_letters(file_axes, np.ndim(image), axis),
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
-        print(f"wrote {out}")
-        return 0
+        return _deblur_to_zarr(args, src, out)
     from .io.files import check_output
 
-    dtype = getattr(image, "dtype", None)
-    shape = getattr(image, "shape", None)
-    if dtype is None:  # a zarr path: its dtype without reading data
-        from .io.zarr import open_lazy
-
-        lazy = open_lazy(image)
-        dtype, shape = lazy.dtype, lazy.shape
     # before the work, not after it
-    check_output(out, dtype, overwrite=args.overwrite, shape=shape, channel_axis=axis)
-    grey_alpha = alpha and axis is not None and image.shape[axis] == 2
-    source = np.take(image, 0, axis=axis) if grey_alpha else image
+    check_output(
+        out,
+        src.dtype,
+        overwrite=args.overwrite,
+        shape=src.shape,
+        channel_axis=src.axis,
+        source=args.input if src.is_file else None,
+    )
+    result = _deblur_image(args, src)
+    from .io import write_image
+
+    write_image(
+        out,
+        result,
+        channel_axis=src.axis,
+        overwrite=args.overwrite,
+        axes=src.file_axes,
+        alpha=src.alpha,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _deblur_to_zarr(args: argparse.Namespace, src: _Input, out: Path) -> int:
+    from ._to_zarr import deblur_to_zarr
+
+    deblur_to_zarr(
+        src.image,
+        out,
+        model=args.model,
+        channel_axis=src.axis,
+        tile_size=args.tile_size,
+        overlap=args.overlap,
+        device=args.device,
+        precision=args.precision,
+        axes=args.axes or _ngff_letters(src.file_axes, len(src.shape), src.axis),
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _deblur_image(args: argparse.Namespace, src: _Input) -> Any:
+    """The deblurred image, in memory (a grey+alpha file: the grey deblurred, the alpha kept)."""
+    import numpy as np
+
+    from ._deblur import deblur
+
+    axis = src.axis
+    grey_alpha = src.alpha and axis is not None and src.shape[axis] == 2
+    source = np.take(src.image, 0, axis=axis) if grey_alpha else src.image
     result = deblur(
         source,
         model=args.model,
@@ -192,12 +289,8 @@ def _deblur_file(args: argparse.Namespace) -> int:
             with ProgressBar(out=sys.stderr):
                 result = result.compute()
     if grey_alpha and axis is not None:  # the transparency comes back as it was
-        result = np.stack([result, np.take(image, 1, axis=axis)], axis=axis)
-    write_image(
-        out, result, channel_axis=axis, overwrite=args.overwrite, axes=file_axes, alpha=alpha
-    )
-    print(f"wrote {out}")
-    return 0
+        result = np.stack([result, np.take(src.image, 1, axis=axis)], axis=axis)
+    return result
 
 
 def _deblur_sample(args: argparse.Namespace) -> int:
@@ -244,18 +337,37 @@ def _deblur_sample(args: argparse.Namespace) -> int:
 
 
 def _models() -> int:
-    from .model.weights import list_models, model_card
+    """Each bundled model once, the default marked (``default`` is an alias of one)."""
+    from .model.registry import registry
+    from .model.weights import model_card
 
-    for name in list_models():
+    reg = registry()
+    for name in sorted(reg["models"]):
         card = model_card(name)
-        flag = " [PROVISIONAL]" if card.provisional else ""
-        print(f"{name}: {card.name}{flag}\n    {card.description}")
+        marks = " (default)" if name == reg["default"] else ""
+        marks += f" [card: {card.name}]" if card.name != name else ""
+        marks += " [PROVISIONAL]" if card.provisional else ""
+        print(f"{name}{marks}\n    {card.description}")
+    print("use one with --model NAME; --model default is the one marked (default)")
     return 0
+
+
+@contextlib.contextmanager
+def _warnings_in(words: Callable[[str], str]) -> Iterator[None]:
+    """Warnings shown as one line on stderr, ``napari-srn: warning: ...``, in ``words``."""
+
+    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        print(f"napari-srn: warning: {words(str(message))}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    words = cli_words if args.command == "deblur" else str
     try:
         if args.command == "models":
             return _models()
@@ -263,22 +375,23 @@ def main(argv: list[str] | None = None) -> int:
             from .training.cli import run_train
 
             return run_train(args)
-        if args.sample:
-            if args.input or args.output:
-                raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")
-            return _deblur_sample(args)
-        return _deblur_file(args)
+        with _warnings_in(words):
+            if args.sample:
+                if args.input or args.output:
+                    raise ValueError("--sample OUTPUT_DIR takes no INPUT/OUTPUT arguments")
+                return _deblur_sample(args)
+            return _deblur_file(args)
     except (ValueError, TypeError, OSError) as err:
         if getattr(args, "debug", False):
             raise
-        print(f"napari-srn: error: {err}", file=sys.stderr)
+        print(f"napari-srn: error: {words(str(err))}", file=sys.stderr)
         return 1
     except Exception as err:  # unexpected: still one line, the traceback on request
         if getattr(args, "debug", False):
             raise
         print(
-            f"napari-srn: error: {type(err).__name__}: {err} (run again with --debug to see "
-            "where it happened)",
+            f"napari-srn: error: {type(err).__name__}: {words(str(err))} (run again with "
+            "--debug to see where it happened)",
             file=sys.stderr,
         )
         return 1

@@ -21,8 +21,15 @@ import numpy.typing as npt
 __all__ = ["ImageFile", "check_output", "open_image", "read_image", "write_image"]
 
 TIFF = {".tif", ".tiff"}
-EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp", ".gif"}
+EIGHT_BIT_ONLY = {".jpg", ".jpeg", ".bmp"}
+#: Formats that hold one 2D image; the sample counts each can hold (None: grey).
+SAMPLES = {".png": (None, 2, 3, 4), ".jpg": (None, 3), ".jpeg": (None, 3), ".bmp": (None, 3)}
 SUPPORTED = TIFF | EIGHT_BIT_ONLY | {".png"}
+#: Formats that are read but never written, and why.
+REFUSED = {
+    ".gif": "GIF holds a palette of 256 colours, so the result would be quantised; write .png "
+    "(lossless) instead"
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,11 @@ def open_image(path: str | os.PathLike) -> ImageFile:
     of 3 or 4 entries is colour.
     """
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(
+            f"input {str(p)!r} is a folder, not an image file; give an image file (.tif, .png, "
+            ".jpg, ...) or a zarr store (a folder holding zarr.json, .zarray or .zgroup)"
+        )
     if not p.is_file():
         raise FileNotFoundError(f"input file {str(p)!r} does not exist")
     suffix = p.suffix.lower()
@@ -108,23 +120,30 @@ def check_output(
     overwrite: bool = False,
     shape: tuple[int, ...] | None = None,
     channel_axis: int | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Path:
     """Everything that can be checked about an output file before any work: its format is
     known and can hold ``dtype`` (and, given, ``shape`` with its ``channel_axis``), its folder
-    exists, and it is new (or ``overwrite``)."""
+    exists, it is not the ``source`` file (whatever the spelling: a relative path, a symbolic
+    or a hard link), and it is new (or ``overwrite``)."""
     p = Path(path)
     if p.is_dir():
         raise IsADirectoryError(f"output {str(p)!r} is a folder; give a file name inside it")
     suffix = p.suffix.lower()
-    if not suffix:
-        raise ValueError(
-            f"output {str(p)!r} has no file extension; use .tif (any dtype), .png (8 or 16 "
-            "bit), .jpg (8 bit), or .zarr for an OME-Zarr image"
-        )
+    if suffix in REFUSED:
+        raise ValueError(f"cannot write {suffix} files: {REFUSED[suffix]}")
     if suffix not in SUPPORTED:
+        what = f"output {str(p)!r} has no file extension"
+        if suffix:
+            what = f"cannot write {suffix} files"
         raise ValueError(
-            f"cannot write {suffix} files; use .tif (any dtype), .png (8 or 16 bit), .jpg "
-            "(8 bit), or .zarr for an OME-Zarr image"
+            f"{what}; use .tif (any dtype), .png (8 or 16 bit), .jpg (8 bit), or .zarr for an "
+            "OME-Zarr image"
+        )
+    if source is not None and p.exists() and os.path.samefile(source, p):
+        raise ValueError(
+            f"output {str(p)!r} is the input file {str(source)!r}; write the result to another "
+            "file (the input is never replaced, even with --overwrite)"
         )
     if p.exists() and not overwrite:
         raise FileExistsError(
@@ -133,7 +152,14 @@ def check_output(
         )
     if not p.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(p.parent)!r} does not exist")
-    dtype = np.dtype(dtype)
+    _check_format(suffix, np.dtype(dtype), shape, channel_axis)
+    return p
+
+
+def _check_format(
+    suffix: str, dtype: np.dtype, shape: tuple[int, ...] | None, channel_axis: int | None
+) -> None:
+    """The format of ``suffix`` holds this dtype, and this shape with its samples."""
     if suffix in EIGHT_BIT_ONLY and dtype != np.uint8:
         raise ValueError(
             f"{suffix} files hold 8-bit images only, got {dtype}; "
@@ -143,15 +169,23 @@ def check_output(
         raise ValueError(
             f".png files hold 8- or 16-bit images only, got {dtype}; write .tif instead"
         )
-    if shape is not None and suffix not in TIFF:
-        samples = None if channel_axis is None else shape[channel_axis]
-        if len(shape) - (samples is not None) != 2 or samples not in (None, 2, 3, 4):
-            raise ValueError(
-                f"{suffix} files hold one 2D grey or colour image, not shape {tuple(shape)}"
-                f"{'' if channel_axis is None else f' with channel_axis={channel_axis}'}; "
-                "write .tif (stacks, any channels) or .zarr instead"
-            )
-    return p
+    if shape is None or suffix in TIFF:
+        return
+    if channel_axis is not None and not -len(shape) <= channel_axis < len(shape):
+        raise ValueError(f"channel_axis={channel_axis} is out of range for shape {tuple(shape)}")
+    samples = None if channel_axis is None else shape[channel_axis]
+    if len(shape) - (samples is not None) != 2 or samples not in (None, 2, 3, 4):
+        raise ValueError(
+            f"{suffix} files hold one 2D grey or colour image, not shape {tuple(shape)}"
+            f"{'' if channel_axis is None else f' with channel_axis={channel_axis}'}; "
+            "write .tif (stacks, any channels) or .zarr instead"
+        )
+    if samples not in SAMPLES[suffix]:
+        kind = "grey+alpha" if samples == 2 else "RGBA or CMYK"
+        raise ValueError(
+            f"{suffix} files hold grey or RGB images, not {samples} channels ({kind}); write "
+            ".png (which keeps an alpha channel) or .tif instead"
+        )
 
 
 def _file_mode(existing: Path) -> int:
