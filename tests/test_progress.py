@@ -21,3 +21,21 @@ def test_a_callable_gets_done_and_total_and_true_draws_a_bar_on_stderr(capsys):
         report(Progress(1, 9))
     err = capsys.readouterr().err
     assert "one tile" not in err and "quiet" not in err
+
+
+def test_the_first_step_shows_a_true_rate(capsys):
+    """Issue 22, item 29: the bar was created at the first step, so that step's rate was
+    measured over microseconds (91180 tile/s); it counts from the start of the work."""
+    import re
+    import time
+
+    with reporter(True, desc="deblur", unit="tile") as report:
+        time.sleep(0.2)  # the first tile's work
+        report(Progress(1, 10))
+        time.sleep(0.2)  # the second tile's
+        report(Progress(2, 10))
+    err = capsys.readouterr().err
+    rates = re.findall(r"([\d.]+)(tile/s|s/tile)", err)
+    assert rates, err
+    for value, unit in rates:  # one tile in 0.2 s or more: 5 tile/s at most
+        assert (float(value) if unit == "tile/s" else 1 / float(value)) < 10, err

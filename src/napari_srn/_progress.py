@@ -67,7 +67,12 @@ def reporter(
 ) -> Iterator[Callable[[Any], None]]:
     """A function of a :class:`~napari_srn.Progress` that calls ``progress(done, total)``, or
     draws a tqdm bar (only once the total exceeds ``min_total``), or does nothing; the bar is
-    closed when the block ends."""
+    closed when the block ends.
+
+    The bar appears at the first step it is shown, and counts its rate from there: the steps
+    already done then (one tile, or a resumed run's chunks) took a time the bar did not see,
+    and counting them over the microseconds since it appeared showed rates like 90,000
+    tiles/s."""
     bar = None
 
     def report(step: Any) -> None:
@@ -76,7 +81,7 @@ def reporter(
             progress(step.done, step.total)
         elif progress and step.total > min_total:
             if bar is None:
-                bar = progress_bar(step.total, desc=desc, unit=unit, leave=leave)
+                bar = progress_bar(step.total, desc=desc, unit=unit, initial=step.done, leave=leave)
             bar.total, bar.n = step.total, step.done
             bar.refresh()
 
