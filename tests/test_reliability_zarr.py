@@ -70,8 +70,8 @@ def test_resume_redoes_a_lost_chunk_of_a_merged_last_tile(tmp_path, rng):
 
 
 def test_a_dask_array_read_from_a_store_is_never_written_over(tmp_path, grey):
-    """Item 4: the input found inside a dask array's graph (from_zarr, from_array, inlined)
-    counts as the input, like a path or a zarr array."""
+    """Item 4: the input found inside a dask array's graph (from_zarr, from_array, inlined),
+    or a memmap's file, counts as the input, like a path or a zarr array."""
     store = run(grey, tmp_path / "in.zarr")
     before = level0(store)
     opened = zarr.open_array(str(store / "0"), mode="r")
@@ -80,8 +80,12 @@ def test_a_dask_array_read_from_a_store_is_never_written_over(tmp_path, grey):
         da.from_zarr(str(store / "0"), inline_array=True) + 0,
         da.from_array(opened)[:, ::-1],
     ]
-    for source in sources:
-        for dest in (store, store / "0", store / "0" / "inside.zarr"):
+    raw = np.memmap(store / "raw.u8", dtype=np.uint8, mode="w+", shape=grey.shape)
+    raw[:] = grey  # a memmap reads a file too (dask's from_array copies one: not read)
+    cases = [(s, (store, store / "0", store / "0" / "inside.zarr")) for s in sources]
+    cases += [(raw, (store, store / "raw.u8"))]
+    for source, dests in cases:
+        for dest in dests:
             with pytest.raises(ValueError, match="would destroy the input"):
                 run(source, dest, seed=9, overwrite=True)
     np.testing.assert_array_equal(level0(store), before)
