@@ -143,7 +143,7 @@ def test_model_by_file_is_loaded_by_reference(tmp_path, rng):
     ("source", "exc", "match"),
     [
         ("missing.zarr", FileNotFoundError, "does not exist"),
-        ("file.png", TypeError, "is a file, not a zarr store"),
+        ("file.png", ValueError, "cannot read .*file.png.* as a PNG image"),  # read as an image
         ("empty_dir", ValueError, "not a readable zarr store"),
     ],
 )
