@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ else:
 from napari.layers import Image
 from napari.utils.notifications import notification_manager
 
-from napari_srn import ModelCard, deblur, model_card, save_model
+from napari_srn import SRN, ModelCard, deblur, model_card, save_model
 from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
@@ -479,11 +480,62 @@ def test_settings_are_remembered(qtbot, viewer_and_widget, rng):
     widget.device.value, widget.tile_size.value, widget.mode.value = "cpu", 64, "lazy"
     assert run_and_wait(qtbot, widget) == "added"
     saved = json.loads(_logic.settings_path().read_text())
-    assert (saved["device"], saved["tile_size"], saved["mode"]) == ("cpu", 64, "lazy")
+    assert (saved["device"], saved["tile_size"]) == ("cpu", 64)
     again = DeblurWidget(viewer)
     viewer.window.add_dock_widget(again, name="again")
-    assert (again.device.value, again.tile_size.value, again.mode.value) == ("cpu", 64, "lazy")
+    assert (again.device.value, again.tile_size.value) == ("cpu", 64)
     assert again.model.value == "default"
+    # the mode is not remembered (issue 22, item 28): a single image is computed now again
+    again.layer.value = viewer.layers["img"]
+    assert again.mode.value == "auto" and "Compute now" in again.plan.value
+
+
+def test_a_tile_the_model_cannot_take_is_flagged_before_the_run(qtbot, viewer_and_widget, rng):
+    # issue 22, item 27: tile 100 was not flagged, and the run failed in the library's words
+    viewer, widget = viewer_and_widget
+    viewer.add_image(rng.random((32, 32), dtype=np.float32), name="img")
+    widget.tile_size.value = 100
+    assert not widget.run_button.enabled
+    line = widget.plan.value
+    assert "tile 100" in line and "96 or 112" in line and "0 (automatic)" in line
+    assert "None" not in line and "tile_size" not in line
+    notes = Notes()
+    widget.run()
+    assert widget.worker is None and "img (deblurred)" not in viewer.layers
+    assert "tile 100" in notes.messages[-1] and "None" not in notes.messages[-1]
+    widget.model_object = tiny_srn(scales=2)  # a network of divisor 8 takes tile 96, not 100
+    widget.tile_size.value = 96
+    assert widget.run_button.enabled
+    assert run_and_wait(qtbot, widget) == "added"
+
+
+class _HeldSRN(SRN):
+    """A network whose first call waits until the test lets it go."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.go = threading.Event()
+
+    def level(self, x, prev, state=None):
+        self.go.wait(timeout=30)
+        return super().level(x, prev, state)
+
+
+def test_a_single_image_shown_lazily_says_it_is_computing_without_a_frame_number(
+    qtbot, viewer_and_widget, rng
+):
+    # issue 22, item 28: the status line read "Computing frame  of 'big (deblurred)'"
+    viewer, widget = viewer_and_widget
+    viewer.add_image(rng.random((48, 48), dtype=np.float32), name="big")
+    net = widget.model_object = _HeldSRN(tiny_srn(1).config).eval()
+    widget.mode.value = "lazy"  # chosen in this session: respected
+    try:
+        assert run_and_wait(qtbot, widget) == "added"
+        qtbot.waitUntil(lambda: "Computing" in widget.status.value, timeout=10_000)
+        assert widget.status.value == "Computing 'big (deblurred)'..."
+    finally:
+        net.go.set()
+    wait_for_frame(qtbot, viewer.layers["big (deblurred)"], ())
 
 
 # --------------------------------------------------------------------------- import cost

@@ -325,7 +325,6 @@ def test_settings_round_trip_through_the_env_path(tmp_path):
         weights="/w.safetensors",
         device="cpu",
         tile_size=128,
-        mode="lazy",
         precision="bfloat16",
     )
     path = _logic.save_settings(chosen)
@@ -350,8 +349,62 @@ def test_bad_settings_files_give_defaults(text):
 
 
 def test_invalid_values_are_dropped_one_by_one():
-    data = {"device": "cpu", "tile_size": True, "mode": "lazy", "unknown": 1, "weights": 5}
-    assert Settings.from_dict(data) == Settings(device="cpu", mode="lazy")
+    data = {"device": "cpu", "tile_size": True, "precision": "int8", "unknown": 1, "weights": 5}
+    assert Settings.from_dict(data) == Settings(device="cpu")
+
+
+def test_the_mode_is_not_remembered_so_a_single_image_is_computed_now():
+    # issue 22, item 28: "lazy" chosen for a stack in one session ran the next session's single
+    # 1024 x 1024 image lazily. The mode is a choice for the data at hand: each session starts
+    # at auto (an old settings file's mode is ignored)
+    _logic.save_settings(Settings(device="cpu", tile_size=64, mode="lazy"))
+    assert "mode" not in json.loads(_logic.settings_path().read_text())
+    _logic.settings_path().write_text(json.dumps({"device": "cpu", "mode": "lazy"}))
+    restored = _logic.load_settings()
+    assert restored == Settings(device="cpu") and restored.mode == "auto"
+    plan = _logic.make_plan(info_of(np.zeros((1024, 1024), np.float32)), restored)
+    assert not plan.lazy and "Compute now" in plan.summary
+
+
+@pytest.mark.parametrize(
+    ("frame", "waiting", "expected"),
+    [
+        ((), 0, "Computing 'big (deblurred)'..."),
+        ((3,), 0, "Computing frame 3 of 'big (deblurred)'..."),
+        ((1, 4), 2, "Computing frame 1, 4 of 'big (deblurred)' (2 more queued)..."),
+    ],
+)
+def test_the_computing_line_names_a_frame_only_when_there_is_one(frame, waiting, expected):
+    # issue 22, item 28: a single lazy image read "Computing frame  of 'big (deblurred)'"
+    assert _logic.computing_line("big (deblurred)", frame, waiting) == expected
+
+
+@pytest.mark.parametrize(
+    ("tile", "hint"),
+    [(100, "try 96 or 112"), (8, "try 16"), (24, "try 16 or 32")],
+)
+def test_a_tile_the_model_cannot_take_is_flagged_in_the_plan_in_the_widgets_words(tile, hint):
+    # issue 22, item 27: tile 100 ran, then failed with the library's "or None to choose from
+    # free memory"; the plan line now flags it before the run, in the widget's words
+    info = info_of(np.zeros((64, 64), np.float32))
+    step = _logic.tile_step("default")
+    assert step == 16  # the bundled model's divisor, read from its header without torch
+    with pytest.raises(ValueError, match=f"tile {tile} .*multiple of 16.*{hint}") as err:
+        _logic.make_plan(info, Settings(tile_size=tile), tile_step=step)
+    assert "0 (automatic)" in str(err.value)
+    for fine in (0, 16, 96, 112):
+        _logic.make_plan(info, Settings(tile_size=fine), tile_step=step)
+    assert _logic.tile_step(tiny_srn(scales=2)) == 8  # a loaded network: its own divisor
+    assert _logic.tile_step("missing.safetensors") is None  # unknown: the run says
+
+
+def test_the_librarys_tile_message_reads_in_the_widgets_words():
+    from napari_srn._validate import check_tile_size
+
+    with pytest.raises(ValueError) as err:
+        check_tile_size(100, 16)
+    text = _logic.gui_words(str(err.value))
+    assert "None" not in text and "tile_size" not in text and "tile" in text
 
 
 # --------------------------------------------------------------------------- model cards

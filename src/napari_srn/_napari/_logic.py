@@ -28,7 +28,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from ..io.zarr import backing
 from ..model import registry
+from ..model.config import SRNConfig
 
 __all__ = [
     "DEVICES",
@@ -50,6 +51,8 @@ __all__ = [
     "bundled_models",
     "check_axes",
     "check_layer",
+    "check_tile",
+    "computing_line",
     "deblur_kwargs",
     "decide",
     "describe",
@@ -66,6 +69,7 @@ __all__ = [
     "result_layer_kwargs",
     "save_settings",
     "settings_path",
+    "tile_step",
     "usable_devices",
     "worth_showing",
     "zarr_axes",
@@ -150,9 +154,15 @@ def check_layer(info: LayerInfo) -> None:
 # --------------------------------------------------------------------------- settings
 
 
+#: Settings not remembered between sessions: the mode is a choice for the data at hand (a
+#: remembered "lazy" would run the next session's single image lazily, issue 22).
+NOT_REMEMBERED = ("mode",)
+
+
 @dataclass
 class Settings:
-    """The widget's choices, remembered between sessions (the output path is not)."""
+    """The widget's choices; all but :data:`NOT_REMEMBERED` (the mode) are remembered between
+    sessions (the output path is not a setting)."""
 
     model: str = "default"  # a bundled model name, or WEIGHTS_FILE
     weights: str = ""  # the .safetensors file used when model == WEIGHTS_FILE
@@ -164,7 +174,8 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: Any) -> Settings:
-        """Settings from a decoded JSON object; unknown keys and invalid values are dropped."""
+        """Remembered settings from a decoded JSON object; unknown keys, invalid values and
+        :data:`NOT_REMEMBERED` ones (an older file's mode) are dropped."""
         out = cls()
         if not isinstance(data, dict):
             return out
@@ -173,14 +184,12 @@ class Settings:
             "weights": lambda v: isinstance(v, str),
             "device": lambda v: v in DEVICES,
             "tile_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-            "mode": lambda v: v in MODES,
             "precision": lambda v: v in PRECISIONS,
             "intensity": lambda v: v in INTENSITY,
         }
-        for f in fields(cls):
-            value = data.get(f.name)
-            if f.name in data and valid[f.name](value):
-                setattr(out, f.name, value)
+        for name, ok in valid.items():
+            if name in data and ok(data[name]):
+                setattr(out, name, data[name])
         return out
 
 
@@ -209,7 +218,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     path = settings_path() if path is None else path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(asdict(settings), indent=1, sort_keys=True), encoding="utf-8")
+    kept = {k: v for k, v in asdict(settings).items() if k not in NOT_REMEMBERED}
+    tmp.write_text(json.dumps(kept, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
     return path
 
@@ -298,14 +308,43 @@ def quality_line(card: dict[str, Any]) -> str:
     return f"{name}: {verdict} (+{gain:.1f} dB on held-out photos)"
 
 
+def tile_step(model: Any) -> int | None:
+    """The multiple a tile must be for ``model`` (a loaded network, a bundled model's name or
+    a weights file): ``max(divisor, 8)``, as ``deblur`` checks it. A file's divisor is read
+    from its header (no torch); None when it cannot be read (the run then says why)."""
+    divisor = getattr(model, "divisor", None)
+    if divisor is None:
+        try:
+            meta = registry.read_metadata(registry.resolve(model)[0])
+            divisor = SRNConfig.from_dict(json.loads(meta["config"])).divisor
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+    return max(int(divisor), 8)
+
+
+def check_tile(tile_size: int, step: int | None) -> None:
+    """Raise ValueError, in the widget's words, for a tile that is not 0 (automatic) or a
+    multiple of ``step`` (:func:`tile_step`; None: not known, not checked)."""
+    if not step or tile_size == 0 or tile_size % step == 0:
+        return
+    low = tile_size // step * step
+    tries = f"{low} or {low + step}" if low else f"{step}"
+    raise ValueError(
+        f"tile {tile_size} is not a multiple of {step}, which this model needs: try {tries}, "
+        "or 0 (automatic)"
+    )
+
+
 #: Library spellings in messages, and what the widget's user does instead.
 _GUI_WORDS = (
     ("pass overwrite=True (--overwrite) to replace it", "tick 'replace an existing output'"),
     ("overwrite=True (--overwrite)", "'replace an existing output'"),
     ("use device='cpu' or device=None", "choose device cpu or auto"),
     ("or leave tile_size unset to choose it automatically", "or set tile to 0 (automatic)"),
+    ("or None to choose from free memory", "or 0 (automatic)"),
     ("use tile_size=", "set tile to "),
     ("tile_size=", "tile "),
+    ("tile_size", "tile"),
     ("precision='float32'", "precision float32"),
 )
 
@@ -416,8 +455,11 @@ def make_plan(
     settings: Settings,
     save_to: str | os.PathLike | None = None,
     axes: str | None = None,
+    tile_step: int | None = None,
 ) -> Plan:
-    """Decide what a run does (:func:`decide`), and say it (:func:`describe`)."""
+    """Decide what a run does (:func:`decide`), and say it (:func:`describe`); a tile that is
+    not a multiple of ``tile_step`` (the model's, :func:`tile_step`) is refused first."""
+    check_tile(settings.tile_size, tile_step)
     plan = decide(info, settings, save_to, axes)
     return replace(plan, summary=describe(info, settings, plan))
 
@@ -522,6 +564,14 @@ def describe(info: LayerInfo, settings: Settings, plan: Plan) -> str:
             else "Intensities 0..1 are used as they are."
         )
     return " ".join(lines)
+
+
+def computing_line(name: str, frame: tuple[int, ...], waiting: int = 0) -> str:
+    """The status line while a lazy result ``name`` computes ``frame`` (its index on the
+    leading axes; ``()`` for a single image, which has no frame number)."""
+    where = f"frame {', '.join(map(str, frame))} of " if frame else ""
+    more = f" ({waiting} more queued)" if waiting > 0 else ""
+    return f"Computing {where}'{name}'{more}..."
 
 
 def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:

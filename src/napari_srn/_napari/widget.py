@@ -181,7 +181,10 @@ class DeblurWidget(Container):
         self.tile_size = SpinBox(
             label="tile (0: auto)", min=0, max=8192, step=16, value=s.tile_size
         )
-        self.tile_size.tooltip = "Pixels per model call (0: automatic, from free memory)"
+        self.tile_size.tooltip = (
+            "Pixels per model call, a multiple of the model's step (16 for the bundled models); "
+            "0: automatic, from free memory"
+        )
         self.precision = ComboBox(label="precision", choices=_logic.PRECISIONS, value=s.precision)
         self.precision.tooltip = (
             "auto: bfloat16 where the CPU or GPU computes it natively (several times faster, "
@@ -198,7 +201,7 @@ class DeblurWidget(Container):
         self.mode = ComboBox(label="mode", choices=_logic.MODES, value=s.mode)
         self.mode.tooltip = (
             "auto: compute a single in-memory image now; stacks, dask/zarr and multiscale "
-            "layers lazily (each frame when viewed)"
+            "layers lazily (each frame when viewed). Not remembered: each session starts at auto"
         )
 
     def _add_output_choices(self) -> None:
@@ -309,6 +312,12 @@ class DeblurWidget(Container):
         path = self.save_path.value
         return str(path) if self.save.value and path and str(path) != "." else None
 
+    def _step(self, s: _logic.Settings) -> int | None:
+        """The multiple a tile must be for the chosen (or given) model."""
+        if self.model_object is not None:
+            return _logic.tile_step(self.model_object)
+        return _logic.tile_step(s.weights if s.model == _logic.WEIGHTS_FILE else s.model)
+
     def _refresh(self, *_: Any) -> None:
         s = self.settings()
         use_file = s.model == _logic.WEIGHTS_FILE
@@ -331,7 +340,7 @@ class DeblurWidget(Container):
             return
         try:
             plan = _logic.make_plan(
-                _logic.layer_info(layer), s, self._save_target(), self.axes.value
+                _logic.layer_info(layer), s, self._save_target(), self.axes.value, self._step(s)
             )
         except ValueError as err:
             self.plan.value = _logic.gui_words(str(err))
@@ -362,7 +371,9 @@ class DeblurWidget(Container):
         settings = self.settings()
         try:
             info = _logic.layer_info(layer)
-            plan = _logic.make_plan(info, settings, self._save_target(), self.axes.value)
+            plan = _logic.make_plan(
+                info, settings, self._save_target(), self.axes.value, self._step(settings)
+            )
             kwargs = _logic.deblur_kwargs(settings, plan)
             if plan.save_to:
                 axes = _logic.zarr_axes(plan)
@@ -466,10 +477,8 @@ class DeblurWidget(Container):
         for result, levels, _ in self._lazy_results:
             for frames in levels:
                 if frames.computing is not None:
-                    where = ", ".join(map(str, frames.computing))
                     waiting = frames.pending() - 1
-                    more = f" ({waiting} more queued)" if waiting > 0 else ""
-                    busy.append(f"Computing frame {where} of '{result.name}'{more}...")
+                    busy.append(_logic.computing_line(result.name, frames.computing, waiting))
         self.status.value = " ".join(busy)
         self.status.visible = bool(busy)
         if not self._lazy_results:
