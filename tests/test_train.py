@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
+import time
 
 import imageio.v3 as iio
 import numpy as np
@@ -423,3 +428,100 @@ def test_the_run_directory_cannot_lie_inside_the_data(tmp_path, photos):
     with pytest.raises(ValueError, match="lies inside data"):
         train(tiny(tmp_path, data, out=str(data / "run")))
     assert not (data / "run").exists()
+
+
+# --------------------------------------------------------------------------- issue 22: 12, 13
+
+_HOLD_AT_STEP_2 = """
+import json, sys, time
+from pathlib import Path
+from napari_srn import TrainConfig, train
+
+cfg = TrainConfig.from_dict(json.loads(sys.argv[1]))
+ready, go = Path(sys.argv[2]), Path(sys.argv[3])
+
+def hold(progress):
+    if progress.step == 2:
+        ready.touch()
+        t = time.time()
+        while not go.exists() and time.time() - t < 60:
+            time.sleep(0.05)
+
+train(cfg, callback=hold)
+"""
+
+_DIE_IN_THE_FIRST_CHECKPOINT = """
+import json, os, signal, sys
+import torch
+from napari_srn import TrainConfig, train
+
+real_save = torch.save
+
+def save_then_die(obj, f, *args, **kwargs):  # SIGKILL half-way through the file
+    real_save(obj, f, *args, **kwargs)
+    os.truncate(f, os.path.getsize(f) // 2)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+torch.save = save_then_die
+train(TrainConfig.from_dict(json.loads(sys.argv[1])))
+"""
+
+
+def _python(script, *args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_two_resumes_of_one_run_are_refused_while_it_runs(tmp_path, photos, capsys):
+    # issue 22, item 12: two `napari-srn train --resume` on one folder both exited 0 and
+    # interleaved train.csv (rows 8, 8, 12, 12, ...). Two real processes: the first holds the
+    # folder's lock while it trains, the second (the CLI, here) is refused with its pid
+    cfg = tiny(tmp_path, photos, steps=4, val_every=0, val_fraction=0)
+    assert train(cfg, callback=lambda p: p.step < 1).stopped  # a checkpoint at step 1
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    resumed = cfg.replace(resume=True)
+    first = _python(_HOLD_AT_STEP_2, json.dumps(resumed.to_dict()), ready, go)
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), first.communicate()
+        assert main(["train", "--resume", "--out", cfg.out, "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert f"pid {first.pid}" in err and "train.lock" in err and err.count("\n") == 1
+    finally:
+        go.touch()
+        _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert read_log(tmp_path / "run" / "train.csv")["step"] == [1, 2, 3, 4]
+    assert not (tmp_path / "run" / "train.lock").exists()  # released at the end
+    # a lock left by a dead process is taken over
+    dead = {"pid": 999_999_999, "host": socket.gethostname()}
+    (tmp_path / "run" / "train.lock").write_text(json.dumps(dead))
+    assert train(cfg.replace(resume=True, steps=5)).step == 5
+
+
+def test_a_run_killed_in_its_first_checkpoint_can_be_started_again(tmp_path, photos):
+    # issue 22, item 13: kill -9 while the first checkpoint was written left a folder that
+    # --resume refused ("start without --resume") and a new start refused ("pass --resume").
+    # A real SIGKILL, half-way through writing checkpoint.pt.partial
+    cfg = tiny(tmp_path, photos, val_every=0, val_fraction=0, steps=2, checkpoint_every=1)
+    died = _python(_DIE_IN_THE_FIRST_CHECKPOINT, json.dumps(cfg.to_dict()))
+    _, stderr = died.communicate(timeout=120)
+    assert died.returncode == -signal.SIGKILL, stderr
+    run = tmp_path / "run"
+    assert (run / "checkpoint.pt.partial").is_file() and not (run / "checkpoint.pt").exists()
+    with pytest.raises(FileNotFoundError, match="before its first checkpoint.*without --resume"):
+        train(cfg.replace(resume=True))
+    result = train(cfg)  # the same command again: nothing of the dead run could be resumed
+    assert result.step == 2 and read_log(run / "train.csv")["step"] == [1, 2]
+    assert not (run / "checkpoint.pt.partial").exists()
+    # a folder with final weights but no checkpoint is still never replaced unasked
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg)

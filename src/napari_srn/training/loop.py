@@ -74,6 +74,7 @@ from .run_files import (
     VAL_COLUMNS,
     VAL_LOG,
     WEIGHTS,
+    RunLock,
     append_row,
     check_data_outside_run,
     discard_unstarted,
@@ -416,6 +417,7 @@ class _Run:
     last_val: dict[str, float] | None = None
     last_loss: float = float("nan")
     t_run: float = 0.0  # perf_counter() when this session's loop began
+    lock: RunLock | None = None  # the folder's, held until train() returns
 
     @property
     def shipped(self) -> SRN:
@@ -493,12 +495,27 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
 
 
 def _start(config: TrainConfig) -> _Run:
-    """Check everything (config, run folder, checkpoint, data), then build or restore the run
-    and write its config and log headers. Nothing is written before the checks pass."""
+    """Take the run folder's lock (one run per folder), then :func:`_open_run`; the lock is
+    let go again if that fails."""
     cfg, arch, init_state = _resolve(config)
-    device = resolve_device(cfg.device)
     out = Path(cfg.out).expanduser()
     check_data_outside_run(cfg, out)
+    lock = RunLock(out).acquire()  # before the folder is read, resumed or cleared
+    try:
+        run = _open_run(cfg, arch, init_state, out)
+    except BaseException:
+        lock.release()
+        raise
+    run.lock = lock
+    return run
+
+
+def _open_run(
+    cfg: TrainConfig, arch: SRNConfig, init_state: dict[str, torch.Tensor] | None, out: Path
+) -> _Run:
+    """Check everything (run folder, checkpoint, data), then build or restore the run and
+    write its config and log headers. Nothing is written before the checks pass."""
+    device = resolve_device(cfg.device)
     stale = prepare_run_dir(cfg, out)
     state = load_checkpoint(out / CHECKPOINT) if cfg.resume else None
     if state is not None:
@@ -815,5 +832,9 @@ def train(
             "with TrainConfig(...) or napari_srn.training.config.config_from_file"
         )
     run = _start(config)
-    step, stopped, waited_s = _loop(run, callback)
-    return _finish(run, step, stopped, waited_s)
+    try:
+        step, stopped, waited_s = _loop(run, callback)
+        return _finish(run, step, stopped, waited_s)
+    finally:
+        if run.lock is not None:
+            run.lock.release()

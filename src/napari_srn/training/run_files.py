@@ -7,8 +7,11 @@ No torch is imported here.
 from __future__ import annotations
 
 import csv
+import errno
+import json
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,14 @@ import numpy as np
 from .config import CONFIG_FILE, TrainConfig
 from .plot import plot_progress
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the pid check alone
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
     "CHECKPOINT",
+    "LOCK",
     "PLOT",
     "RUN_FILES",
     "TRAIN_COLUMNS",
@@ -26,6 +35,8 @@ __all__ = [
     "VAL_COLUMNS",
     "VAL_LOG",
     "WEIGHTS",
+    "RunLock",
+    "RunLocked",
     "append_row",
     "check_data_outside_run",
     "discard_unstarted",
@@ -43,30 +54,207 @@ TRAIN_LOG = "train.csv"
 VAL_LOG = "val.csv"
 PLOT = "progress.png"
 RUN_FILES = (CONFIG_FILE, CHECKPOINT, WEIGHTS, TRAIN_LOG, VAL_LOG, PLOT)
+#: Held for a run's life: one run per folder.
+LOCK = "train.lock"
 TRAIN_COLUMNS = ("step", "epoch", "loss", "lr", "steps_per_s", "data_wait", "wall_s")
 VAL_COLUMNS = ("step", "psnr", "ssim", "psnr_input", "ssim_input", "images", "wall_s")
 
 
 def prepare_run_dir(config: TrainConfig, out: Path) -> list[Path]:
     """Refuse to clobber a run; return the files to delete on overwrite (only those a run
-    writes; deleted once the data have been checked)."""
+    writes; deleted once the data have been checked).
+
+    A folder without ``checkpoint.pt`` or ``model.safetensors`` holds a run that stopped
+    before its first checkpoint (killed, even while writing it: ``checkpoint.pt.partial``):
+    nothing there can be resumed, so a new start replaces its files, as if it had cleaned up
+    after itself (:func:`discard_unstarted`). Call with the folder's :class:`RunLock` held.
+    """
     ckpt = out / CHECKPOINT
+    existing = [n for n in RUN_FILES if (out / n).exists()]
     if config.resume:
         if not ckpt.is_file():
+            why = ", so there is nothing to resume" if existing else ""
             raise FileNotFoundError(
-                f"resume was asked for but {str(ckpt)!r} does not exist; start the run "
-                "without --resume"
+                f"resume was asked for but {str(ckpt)!r} does not exist"
+                + (f": the run stopped before its first checkpoint{why}" if existing else "")
+                + "; start the run without --resume"
             )
         return []
     if out.exists() and not out.is_dir():
         raise ValueError(f"out {str(out)!r} is a file; give a directory for the run")
-    existing = [n for n in RUN_FILES if (out / n).exists()]
-    if existing and not config.overwrite:
+    unstarted = not {CHECKPOINT, WEIGHTS} & set(existing)
+    if existing and not config.overwrite and not unstarted:
         raise FileExistsError(
             f"run directory {str(out)!r} already holds {existing}; pass --resume to continue "
             "it, --overwrite to start it again (deleting them), or another --out"
         )
-    return [out / name for name in existing]
+    if existing and unstarted and not config.overwrite:
+        log.warning(
+            "%s holds %s of a run that stopped before its first checkpoint (nothing to "
+            "resume); starting again replaces them",
+            out,
+            existing,
+        )
+    partial = [out / (n + ".partial") for n in RUN_FILES if (out / (n + ".partial")).is_file()]
+    return [out / name for name in existing] + partial
+
+
+class RunLocked(FileExistsError):
+    """Another live ``napari-srn train`` holds the run folder."""
+
+
+class RunLock:
+    """One run per folder: ``out/train.lock``, holding the owner's pid and host, ``flock``-ed
+    while held (the kernel releases that when the process dies, even by ``kill -9``) and
+    removed at the end.
+
+    The approach of the OME-Zarr writer's lock (``io/ome_zarr.py``): a lock left by a dead
+    process is taken over; a live owner is reported with its pid. Where there is no ``flock``
+    (Windows, a file system without locks) the pid decides: gone (same host) is taken over,
+    another host's is respected. A file of another kind at that path is refused, never
+    replaced. Creates ``out`` (and removes it again, if still empty, on release)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.path = out, out / LOCK
+        self._fd: int | None = None
+        self._made_out = False
+
+    def acquire(self) -> RunLock:
+        """Take the lock (RunLocked if a live run holds it); returns ``self``."""
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"out {str(self.out)!r} is a file; give a directory for the run")
+        self._made_out = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(5):  # a lock released between our open and flock: try again
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except FileNotFoundError:  # the folder, removed by a refused run that made it
+                self.out.mkdir(parents=True, exist_ok=True)
+                continue
+            except OSError as err:
+                if err.errno in (errno.EISDIR, errno.ELOOP):
+                    raise FileExistsError(self._foreign("a folder or a link")) from None
+                raise
+            try:
+                if self._claim(fd):
+                    self._fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                self._tidy()
+                raise
+            os.close(fd)
+        raise RunLocked(f"could not take the lock {str(self.path)!r}; try again")
+
+    def _claim(self, fd: int) -> bool:
+        """Take the opened lock file: False if it was released and removed meanwhile."""
+        locked = _flock(fd)
+        text, owner = _read_owner(fd)
+        if locked is False:
+            raise RunLocked(self._locked(owner))
+        if not _same_file(self.path, fd):
+            return False
+        if text.strip() and owner is None:
+            raise FileExistsError(self._foreign("a file that is not napari-srn's lock"))
+        if owner is not None and not _taken_over(owner, flocked=locked is True):
+            raise RunLocked(self._locked(owner))
+        data = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
+        try:
+            os.ftruncate(fd, 0)
+            if os.pwrite(fd, data, 0) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as err:  # a full disk: leave no empty lock behind
+            self.path.unlink(missing_ok=True)
+            raise OSError(err.errno, f"cannot write {str(self.path)!r}: {err.strerror}") from err
+        return True
+
+    def _locked(self, owner: dict | None) -> str:
+        who = f" (pid {owner['pid']} on {owner['host']})" if owner else ""
+        return (
+            f"another napari-srn train{who} is running in {str(self.out)!r}; wait for it to "
+            f"finish, or delete {str(self.path)!r} if that process is gone"
+        )
+
+    def _foreign(self, what: str) -> str:
+        return (
+            f"{str(self.path)!r} is {what}; napari-srn needs that name for the lock of the run "
+            "and never removes what it did not write: move it away"
+        )
+
+    def release(self) -> None:
+        """Remove the lock file and let go of it (nothing when not held)."""
+        if self._fd is None:
+            return
+        try:
+            if _same_file(self.path, self._fd):
+                self.path.unlink()
+        finally:
+            os.close(self._fd)  # and with it the flock
+            self._fd = None
+            self._tidy()
+
+    def _tidy(self) -> None:
+        if self._made_out:  # a folder this run made and left empty (a refused start)
+            try:
+                self.out.rmdir()
+            except OSError:
+                pass
+
+
+def _flock(fd: int) -> bool | None:
+    """An exclusive, non-blocking ``flock``: True taken, False held by another, None where
+    there is none (Windows, a file system without locks)."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # ENOLCK: this file system has no locks
+        return None
+    return True
+
+
+def _read_owner(fd: int) -> tuple[str, dict | None]:
+    """The lock file's text and its owner record (None: empty, garbage or not a lock)."""
+    data = os.pread(fd, 4097, 0)
+    try:
+        owner = json.loads(data) if len(data) <= 4096 else None
+    except ValueError:
+        owner = None
+    valid = (
+        isinstance(owner, dict)
+        and isinstance(owner.get("pid"), int)
+        and isinstance(owner.get("host"), str)
+    )
+    return data.decode(errors="replace"), owner if valid else None
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _taken_over(owner: dict, flocked: bool) -> bool:
+    """Whether a lock file's owner is known to be gone: on this host, when we hold the
+    ``flock`` (the kernel let go of its owner's) or its pid is no process."""
+    if owner.get("host") != socket.gethostname():
+        return False  # another machine's process: cannot tell, so respect it
+    if flocked:
+        return True
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def discard_unstarted(out: Path) -> None:
