@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -197,3 +199,101 @@ def test_infinite_or_nan_numbers_are_refused(value):
         TrainConfig.from_dict({"data": "photos", "lr": value})
     with pytest.raises(ValueError, match="gamma:"):
         TrainConfig.from_dict({"data": "photos", "gamma": value})
+
+
+# --------------------------------------------------------------------------- issue 22, item 17
+
+#: Nine levels of nine aliases: 429 bytes that expand to 9**9 (387 million) strings.
+_LAUGHS = "".join(
+    [
+        'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n',
+        *(
+            f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+            for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
+        "shake_size: *i\n",
+    ]
+)
+
+
+_HOSTILE = {
+    "billion-laughs": (_LAUGHS, "expands to more than 10000 values"),
+    "res_blocks": ("res_blocks: 10000000\n", r"res_blocks: must be at most 64 .*got 10000000"),
+    "batch_size": ("batch_size: 100000000\n", r"batch_size: must be at most 1024 .*100000000"),
+}
+
+#: The CLI on each file in turn, in one interpreter (its start-up, mostly scipy, counted once).
+_REFUSE_EACH = """
+import contextlib, io, sys
+from napari_srn.cli import main
+
+for path in sys.argv[1:]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["train", "--config", path, "--no-progress"])
+    print(code, err.getvalue().replace("\\n", " "))
+"""
+
+
+def test_tiny_hostile_configs_are_refused_in_seconds_within_4_gb(tmp_path):
+    # issue 22, item 17: each took 3.6-8.3 GB within 60 s. Now refused before anything is
+    # allocated: all three in one process, in under 10 s, in a 4 GB address space
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        (data / f"{i}.png").write_bytes(_png())
+    paths = []
+    for name, (hostile, _) in _HOSTILE.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(
+            f"data: {data}\nout: {tmp_path / 'run'}\nwidth: 4\ncrop: 32\nval_crop: 32\n"
+            f"num_workers: 0\nsteps: 2\n{hostile}"
+        )
+        assert path.stat().st_size < 1024
+        paths.append(str(path))
+    command = ["prlimit", "--as=4000000000", sys.executable, "-c", _REFUSE_EACH, *paths]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:  # a loaded machine: once more (the bug takes minutes)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(_HOSTILE), (done.stdout, done.stderr)
+    for line, (_, match) in zip(lines, _HOSTILE.values(), strict=True):
+        assert line.startswith("1 napari-srn: error:") and re.search(match, line), line
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_fields_that_size_memory_have_upper_limits_reported_together():
+    big = {"width": 100_000, "kernel_size": 1001, "crop": 8192, "num_workers": 10_000}
+    big |= {"shake_size": (9, 100_001), "moving_objects": (0, 10**6), "image_cache": 10**9}
+    with pytest.raises(ValueError) as err:
+        TrainConfig.from_dict({"data": "photos", **big})
+    text = str(err.value)
+    for name in (*big, "batch_size x crop"):
+        assert f"\n  - {name}" in text, (name, text)
+    assert text.count("\n  - width") == 1  # once, however SRNConfig words its own check
+    TrainConfig.from_dict({"data": "photos", "width": 256, "res_blocks": 64, "batch_size": 64})
+
+
+def test_a_config_file_must_be_small_flat_and_not_recursive(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("data: photos\n" + "#" * (1 << 20))
+    with pytest.raises(ValueError, match="larger than 1 MiB"):
+        config_from_file(big)
+    recursive = tmp_path / "recursive.yaml"
+    recursive.write_text("data: photos\nshake_size: &s [1, *s]\n")
+    with pytest.raises(ValueError, match="expands to more than 10000 values"):
+        config_from_file(recursive)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("data: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        config_from_file(deep)

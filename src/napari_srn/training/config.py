@@ -673,10 +673,59 @@ def _shake_has_an_odd_size(v: dict[str, Any]) -> list[str]:
     return []
 
 
+#: Upper limits of the fields whose size drives memory (or processes), far above any sensible
+#: run (the paper: width 32, 3 blocks, batch 16, 256 px crops): a few hundred bytes of YAML
+#: must never ask for gigabytes. A pair's limit is on its high end.
+LIMITS: dict[str, int] = {
+    "width": 256,
+    "res_blocks": 64,
+    "kernel_size": 31,
+    "batch_size": 1024,
+    "crop": 4096,
+    "val_crop": 8192,
+    "num_workers": 64,
+    "image_cache": 4096,
+    "shake_size": 511,
+    "moving_objects": 64,
+}
+#: The most pixels in one batch (``batch_size x crop x crop``): 16 crops of 4096 x 4096.
+MAX_BATCH_PIXELS = 2**28
+
+
+def _beyond(name: str, value: Any) -> bool:
+    """Whether ``value`` (a number, or a pair's high end) exceeds ``LIMITS[name]``."""
+    high = value[-1] if isinstance(value, tuple) and value else value
+    return _is_num(high) and high > LIMITS[name]
+
+
+def _within_limits(v: dict[str, Any]) -> list[str]:
+    """The fields that size memory stay under :data:`LIMITS` (checked before anything is
+    allocated), and a batch under :data:`MAX_BATCH_PIXELS`."""
+    out = [
+        f"{name}: must be at most {limit} (more would not fit in memory), got {v[name]!r}"
+        for name, limit in LIMITS.items()
+        if _beyond(name, v[name])
+    ]
+    batch, crop = v["batch_size"], v["crop"]
+    if _is_int(batch) and _is_int(crop) and batch * crop * crop > MAX_BATCH_PIXELS:
+        out.append(
+            f"batch_size x crop x crop: must be at most {MAX_BATCH_PIXELS} pixels per batch "
+            f"(16 crops of 4096 x 4096), got {batch} x {crop} x {crop}"
+        )
+    return out
+
+
 def _architecture(v: dict[str, Any]) -> list[str]:
-    """The model fields that are set pass SRNConfig's own checks (one message per field)."""
+    """The model fields that are set pass SRNConfig's own checks (one message per field;
+    those beyond :data:`LIMITS` are reported there)."""
     try:
-        SRNConfig(**{k: v[k] for k in MODEL_FIELDS if v[k] is not None})
+        SRNConfig(
+            **{
+                k: v[k]
+                for k in MODEL_FIELDS
+                if v[k] is not None and not (k in LIMITS and _beyond(k, v[k]))
+            }
+        )
     except ValueError as err:
         lines = [line.strip(" -") for line in str(err).splitlines()[1:]]
         return [f"{text.split(' ')[0]}: {text}" for text in lines]
@@ -697,6 +746,7 @@ def _resume_or_overwrite(v: dict[str, Any]) -> list[str]:
 CROSS_CHECKS: tuple[Callable[[dict[str, Any]], list[str]], ...] = (
     _crops_suit_the_network,
     _shake_has_an_odd_size,
+    _within_limits,
     _architecture,
     _resume_or_overwrite,
 )
@@ -817,17 +867,12 @@ def config_from_file(
 
     Unknown keys and invalid values in the file and the overrides are reported together.
     """
-    import yaml
-
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file {str(p)!r} does not exist")
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as err:
-            raise ValueError(f"config file {str(p)!r} is not valid YAML: {err}") from err
+        loaded = _read_yaml(p)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -838,6 +883,56 @@ def config_from_file(
         data.update(loaded)
     data.update(overrides or {})
     return TrainConfig.from_dict(data)
+
+
+#: A config file is a few hundred bytes: larger ones are refused unread.
+MAX_CONFIG_BYTES = 1 << 20
+#: Values a config file may hold once its YAML aliases are expanded (a config has about 80).
+MAX_YAML_VALUES = 10_000
+
+
+def _read_yaml(p: Path) -> Any:
+    """``yaml.safe_load`` of a config file, refused (ValueError) before anything is built when
+    it is over :data:`MAX_CONFIG_BYTES`, nested too deeply, or its anchors and aliases expand
+    to more than :data:`MAX_YAML_VALUES` values ("billion laughs", a recursive alias)."""
+    import yaml
+
+    with p.open("rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config file {str(p)!r} is larger than 1 MiB; is it a config?")
+    loader = yaml.SafeLoader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded(node, {}, set()) > MAX_YAML_VALUES:
+            raise ValueError(
+                f"config file {str(p)!r} expands to more than {MAX_YAML_VALUES} values through "
+                "its YAML anchors and aliases; write the fields out"
+            )
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise ValueError(f"config file {str(p)!r} is not valid YAML: {err}") from err
+    except RecursionError:
+        raise ValueError(f"config file {str(p)!r} is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded(node: Any, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values YAML ``node`` holds with every alias expanded (each shared node is
+    counted once per use, computed once); a node inside itself (a recursive alias) expands
+    without end: over the limit."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        return MAX_YAML_VALUES + 1
+    open_.add(key)
+    children = node.value if isinstance(node.value, list) else []
+    items = [c for pair in children for c in (pair if isinstance(pair, tuple) else (pair,))]
+    sizes[key] = 1 + sum(_expanded(c, sizes, open_) for c in items)
+    open_.discard(key)
+    return sizes[key]
 
 
 def dump_config(config: TrainConfig, path: str | os.PathLike) -> None:
