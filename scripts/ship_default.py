@@ -12,10 +12,11 @@ than the bundled default on the real pairs (when that folder is there) and on bo
 sets, that makes the grey stack worse than its input, or that scores under 40 dB on unblurred
 photos, is refused (``--force`` ships anyway). Then it writes them as float16 safetensors
 into the package with a model card that carries the data, kernel model, steps, wall time,
-hardware, validation, benchmark and real-blur tables, makes them the registry's ``default``, and writes the benchmark's
-before/after grid (docs/images/eval_grid.png) and table (docs/images/eval_default.json). Other
-bundled files are removed from the registry and the package. Nothing is written before the
-benchmark has run, and a model that does not beat the blurred input is refused.
+hardware, validation, benchmark and real-blur tables, makes them the registry's
+``default``, and writes the benchmark's before/after grid (docs/images/eval_grid.png) and table
+(docs/images/eval_default.json). Other bundled files are removed from the registry and the
+package. Nothing is written before the benchmark has run, and a model that does not beat the
+blurred input is refused.
 """
 
 from __future__ import annotations
