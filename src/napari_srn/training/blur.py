@@ -9,7 +9,6 @@ the path's occupancy rasterised with sub-pixel (bilinear) weights.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 __all__ = ["blur_image", "motion_kernel", "random_trajectory"]
 
@@ -98,6 +97,8 @@ def blur_image(
     image: np.ndarray, kernel: np.ndarray, channel_axis: int | None = None
 ) -> np.ndarray:
     """Convolve a float image with ``kernel`` (reflecting at the borders), per channel."""
+    from scipy.signal import fftconvolve  # scipy.signal takes seconds to import: only here
+
     img = np.asarray(image, np.float32)
     if channel_axis is not None:
         img = np.moveaxis(img, channel_axis, -1)

@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from .blur import motion_kernel
 
@@ -119,6 +118,8 @@ def shake(
 ) -> np.ndarray:
     """Blur a float ``(H + k - 1, W + k - 1, C)`` region in [0, 1] with the ``k x k`` kernel;
     return the ``(H, W, C)`` blurred crop (float32) that lines up with the region's centre."""
+    from scipy.signal import fftconvolve  # scipy.signal takes seconds to import: only here
+
     x = np.asarray(region, np.float32)
     k = kernel.shape[0]
     linear = np.power(np.clip(x, 0, None), params.gamma) if params.gamma != 1 else x
