@@ -207,3 +207,43 @@ def test_a_tile_the_lazy_graph_cannot_take_is_raised_with_a_warning(rng):
                 lazy = deblur(da.from_array(image), model=net, tile_size=tile, overlap=overlap)
             expected = deblur(image, model=net, tile_size=used, overlap=overlap)
         assert np.abs(np.asarray(lazy).astype(int) - expected).max() <= 1, (tile, overlap)
+
+
+def test_a_lazy_input_too_large_to_set_up_is_refused_before_any_work(monkeypatch):
+    """Issue 22, item 16, in memory (stores on disk: tests/test_hostile.py): too many chunks, a
+    zarr chunk too large to read, too many tiles; refused from the shapes alone, before a graph
+    is built or a value read. A huge array chunked sensibly stays allowed."""
+    import time
+
+    from napari_srn.inference import plan
+    from napari_srn.io.zarr import open_lazy
+
+    net = tiny_srn(1)
+    ran = []
+    monkeypatch.setattr(net, "forward", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(plan, "memory_limits", lambda: {"RAM": 1 << 40})  # memory is no excuse
+    one_chunk = zarr.create_array(
+        zarr.storage.MemoryStore(),
+        shape=(3, 40_000, 40_000),
+        chunks=(3, 40_000, 40_000),
+        dtype="u1",
+    )
+    start = time.perf_counter()
+    cases = [
+        (da.zeros((10**9, 10**9), dtype=np.uint8, chunks=1024), {}, "953,675,292,969 chunks"),
+        (one_chunk, {}, "a chunk of 4,800,000,000 bytes; napari-srn reads at most 1 GiB"),
+        (
+            da.zeros((3, 4096, 4096), dtype=np.uint16, chunks=2048),
+            {"tile_size": 32},
+            "32,768 tiles",
+        ),
+    ]
+    for image, kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            deblur(image, model=net, **kwargs)
+    assert time.perf_counter() - start < 5 and not ran
+    huge = da.zeros((100_000, 100_000), dtype=np.uint16, chunks=4096)  # 10 GP in 625 chunks
+    assert open_lazy(huge) is huge
+    plan.check_tile_count((1, 100_000, 100_000), 1024, 1)  # 9,604 tiles: allowed
+    whole = da.zeros((3, 40_000, 40_000), dtype=np.uint8, chunks=-1)  # a numpy frame, say
+    assert open_lazy(whole) is whole  # a dask array's chunk sizes are the caller's choice

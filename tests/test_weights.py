@@ -104,6 +104,8 @@ def _write_bad_files(tmp_path):
     write("badconfig", net.state_dict(), config='{"width": -1, "depth": 3}')
     # tiny tensors under a config of 100,000 channels: refused before anything is allocated
     write("huge", net.state_dict(), config=SRNConfig(width=100_000).to_json())
+    # ten million blocks: even an empty (meta) network of them took minutes and gigabytes
+    write("deep", net.state_dict(), config=SRNConfig(width=1, res_blocks=10**7).to_json())
     poisoned = {k: v.clone() for k, v in net.state_dict().items()}
     poisoned["out.bias"][0] = float("nan")
     write("nan", poisoned)
@@ -122,7 +124,8 @@ def _write_bad_files(tmp_path):
         ("mismatch", ValueError, r"does not match its config.*missing tensors.*shape mismatch"),
         ("badconfig", ValueError, "no valid config"),
         ("future", ValueError, "format_version '99'"),
-        ("huge", ValueError, "does not match its config"),
+        ("huge", ValueError, r"declares a network of [\d,]+ parameters.*at most 1,073,741,824"),
+        ("deep", ValueError, "declares res_blocks=10000000; napari-srn loads at most 64"),
         ("nan", ValueError, r"NaN or infinite values in \['out.bias'\]"),
         ("ints", ValueError, "non-float tensors"),
         ("cardlist", ValueError, "unreadable model card.*must be a JSON object"),
@@ -133,6 +136,24 @@ def test_bad_files_give_errors_naming_the_file(tmp_path, case, exc, match):
     with pytest.raises(exc, match=match) as err:
         load_model(path, device="cpu")
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("block", ["resblock", "nafblock", "gateblock"])
+@pytest.mark.parametrize("recurrent", ["none", "convlstm"])
+def test_the_parameter_count_of_a_config_is_the_networks(block, recurrent):
+    """What load_model checks a file's config by before it builds anything (issue 22, item 15)."""
+    for channels, kernel_size, res_blocks in [(1, 1, 0), (3, 3, 2), (3, 5, 1)]:
+        config = SRNConfig(
+            channels=channels,
+            width=4,
+            res_blocks=res_blocks,
+            kernel_size=kernel_size,
+            recurrent=recurrent,
+            block=block,
+        )
+        net = napari_srn.SRN(config)
+        assert config.parameter_count == sum(v.numel() for v in net.state_dict().values())
+    assert SRNConfig().parameter_count == 6_881_251  # the paper's color model
 
 
 def test_missing_file_and_unknown_name(tmp_path):

@@ -23,14 +23,16 @@ from .._validate import (
     normalize_channel_axis,
 )
 from ..model.weights import load_model, resolve_device
-from .memory import available_bytes, last_level_cache_bytes
+from .memory import last_level_cache_bytes, memory_limits
 from .precision import Precision, resolve_precision
 
 __all__ = [
+    "MAX_TILES",
     "ModelLike",
     "Plan",
     "auto_tile_size",
     "channel_groups",
+    "check_tile_count",
     "check_tile_fits",
     "layout",
     "make_plan",
@@ -55,6 +57,11 @@ CPU_TILE_CAP = 1024
 CACHE_FACTOR = 1.25
 CPU_TILE_MIN = 512
 GPU_TILE_CAP = 4096
+#: The most tiles (frames x channel groups x rows x columns) a lazy run may have: each is
+#: dozens of dask tasks (43 for a 3-scale SRN), and 10,000 tiles took 21 s and 0.4 GB to set
+#: up on 2 cores, so this many take minutes and over 1 GB before the first tile is computed.
+#: A 100,000 x 100,000 image in 1024-pixel tiles is 9,604 tiles.
+MAX_TILES = 1 << 15
 
 
 def as_model(
@@ -91,7 +98,9 @@ def _memory_budget(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return float(free), f"free on {device}"
-    return float(available_bytes()), "available to this process (RAM and cgroup limit)"
+    limits = memory_limits()  # RAM, cgroup, ulimit -v and -d: the tightest holds
+    where = min(limits, key=lambda name: limits[name])
+    return float(limits[where]), where
 
 
 def _cpu_cap(model: torch.nn.Module, policy: Precision) -> int:
@@ -115,9 +124,10 @@ def auto_tile_size(
     """Largest tile (core side, a multiple of the model's divisor) that fits in free memory.
 
     Uses half of the memory available to this process on the CPU (RAM, lowered to a cgroup's
-    limit in containers and batch jobs; capped at :data:`CPU_TILE_CAP` so progress and
-    cancellation stay responsive, and lower where the tile's activations would outgrow the
-    last-level cache, see :data:`CACHE_FACTOR`) and 80 % of free GPU memory on CUDA, capped at
+    limit in containers and batch jobs and to what ``ulimit -v`` and ``ulimit -d`` leave;
+    capped at :data:`CPU_TILE_CAP` so progress and cancellation stay responsive, and lower
+    where the tile's activations would outgrow the last-level cache, see
+    :data:`CACHE_FACTOR`) and 80 % of free GPU memory on CUDA, capped at
     :data:`GPU_TILE_CAP`; under half precision a pixel takes :data:`HALF_PRECISION_MEMORY` of
     its float32 bytes.
 
@@ -177,6 +187,70 @@ def check_tile_fits(
         f"{budget / 1e9:.1f} GB are {where}; {hint}, or leave tile_size unset to choose it "
         "automatically"
     )
+
+
+def _decide_tile(
+    net: torch.nn.Module,
+    dev: torch.device,
+    policy: Precision,
+    tile: int | None,
+    shape: tuple[int, ...],
+    groups: int,
+    halo: int,
+    batch: int,
+    lazy: bool,
+) -> int:
+    """The tile: the caller's (checked against memory) or the automatic one; for a lazy plan,
+    at most :data:`MAX_TILES` of them (before any per-tile list is made), with cores large
+    enough for the context their neighbours read."""
+    explicit = tile is not None
+    if tile is None:
+        tile = auto_tile_size(net, dev, batch, precision=policy)
+    if lazy:
+        check_tile_count(shape, tile, groups)
+        tile = _lazy_tile(net, shape, tile, halo, explicit)
+    if explicit:
+        check_tile_fits(net, dev, tile, (shape[-2], shape[-1]), batch, policy)
+    return tile
+
+
+def _lazy_tile(
+    net: torch.nn.Module, shape: tuple[int, ...], tile: int, halo: int, explicit: bool
+) -> int:
+    """``tile``, raised where the dask graph needs larger cores (with a warning if it was the
+    caller's)."""
+    from .lazy import fitting_tile  # dask: imported only for the lazy path
+
+    divisor = int(getattr(net, "divisor", 1))
+    frame = (shape[-2] + -shape[-2] % divisor, shape[-1] + -shape[-1] % divisor)
+    fits = fitting_tile(net, frame, tile, halo)
+    if explicit and fits != tile:
+        warnings.warn(
+            f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
+            f"zarr input (each tile must hold the context its neighbours read); using "
+            f"tile_size={fits}. Pass tile_size={fits} or more (or a smaller overlap) to "
+            "silence this",
+            UserWarning,
+            stacklevel=6,
+        )
+    return fits
+
+
+def check_tile_count(shape: tuple[int, ...], tile: int, groups: int) -> None:
+    """Refuse (ValueError) a lazy run of more than :data:`MAX_TILES` tiles: ``shape`` is the
+    input's ``(..., C, H, W)`` layout, each frame and channel group tiled in ``tile``-pixel
+    cores. From the shape alone (Python integers), before a per-tile list is made."""
+    frames = math.prod(shape[:-3])
+    rows, cols = (-(-n // tile) for n in shape[-2:])
+    total = frames * groups * rows * cols
+    if total > MAX_TILES:
+        dims = " x ".join(str(n) for n in shape[-2:])
+        raise ValueError(
+            f"{dims} pixels in tiles of {tile} make {total:,} tiles ({frames:,} frame(s), "
+            f"{groups} channel group(s)); napari-srn takes at most {MAX_TILES:,} tiles in one "
+            "lazy run (each is dozens of dask tasks to set up). Deblur a part of the array at "
+            "a time (a slice of the dask array), or use a larger tile_size"
+        )
 
 
 def channel_groups(
@@ -278,29 +352,7 @@ def make_plan(
     colour = src[..., : n - 1, :, :] if alpha else src
     model_channels = getattr(net, "in_channels", None)
     groups = channel_groups(colour.shape[-3], model_channels, cax)
-    rng = intensity_range(colour, in_range)
     batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
-    frame = tuple(n + (-n % divisor) for n in src.shape[-2:])
-    if tile is None:
-        tile = auto_tile_size(net, dev, batch, precision=policy)
-        if lazy:
-            from .lazy import fitting_tile  # dask: imported only for the lazy path
-
-            tile = fitting_tile(net, frame, tile, halo)
-    else:
-        if lazy:
-            from .lazy import fitting_tile
-
-            fits = fitting_tile(net, frame, tile, halo)
-            if fits != tile:
-                warnings.warn(
-                    f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
-                    f"zarr input (each tile must hold the context its neighbours read); using "
-                    f"tile_size={fits}. Pass tile_size={fits} or more (or a smaller overlap) to "
-                    "silence this",
-                    UserWarning,
-                    stacklevel=4,
-                )
-                tile = fits
-        check_tile_fits(net, dev, tile, tuple(src.shape[-2:]), batch, policy)
+    tile = _decide_tile(net, dev, policy, tile, src.shape, len(groups), halo, batch, lazy)
+    rng = intensity_range(colour, in_range)  # after the tile count: a pass over all the data
     return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)

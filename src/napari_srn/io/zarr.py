@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,56 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import dask.array as da
 
-__all__ = ["backing", "is_lazy_source", "open_lazy"]
+__all__ = [
+    "MAX_CHUNKS",
+    "MAX_CHUNK_BYTES",
+    "backing",
+    "check_chunk_count",
+    "check_chunk_grid",
+    "is_lazy_source",
+    "open_lazy",
+]
+
+#: Limits on a lazy input's chunk grid, checked from its metadata before anything is read and
+#: before a dask graph is made (a zarr store's ``zarr.json`` of a few hundred bytes can declare
+#: any shape): a zarr chunk is read and decompressed whole, so one of more than 1 GiB is
+#: refused; each chunk (zarr or dask) is a task of the graph (about 1.6 ms and 16 kB each to
+#: set up, measured on 2 cores), so more than 65,536 of them (about 2 minutes and 1 GB before
+#: the first tile) are refused.
+MAX_CHUNK_BYTES = 1 << 30
+MAX_CHUNKS = 1 << 16
+
+
+def check_chunk_grid(
+    shape: tuple[int, ...], chunk: tuple[int, ...], itemsize: int, what: str
+) -> None:
+    """Refuse (ValueError) a zarr array, named ``what``, whose chunks of shape ``chunk`` are
+    larger than :data:`MAX_CHUNK_BYTES` or more than :data:`MAX_CHUNKS`. Python integers
+    throughout, from the shapes alone: a declared shape of 10^31 neither overflows nor
+    allocates."""
+    largest = math.prod(chunk) * itemsize
+    if largest > MAX_CHUNK_BYTES:
+        raise ValueError(
+            f"{what} of shape ({_dims(shape)}) has a chunk of {largest:,} bytes; napari-srn "
+            f"reads at most 1 GiB ({MAX_CHUNK_BYTES:,} bytes) a chunk (each is read whole). "
+            "Rewrite it with smaller chunks, e.g. 1024 x 1024 pixels each"
+        )
+    count = math.prod(-(-n // c) if c else 0 for n, c in zip(shape, chunk, strict=True))
+    check_chunk_count(shape, count, what)
+
+
+def check_chunk_count(shape: tuple[int, ...], count: int, what: str) -> None:
+    """Refuse (ValueError) an array, named ``what``, of more than :data:`MAX_CHUNKS` chunks."""
+    if count > MAX_CHUNKS:
+        raise ValueError(
+            f"{what} of shape ({_dims(shape)}) has {count:,} chunks; napari-srn takes at most "
+            f"{MAX_CHUNKS:,} chunks (each is a task to set up). Pass larger chunks, e.g. "
+            "dask.array.from_zarr(path, chunks=(4096, 4096)), or a part of the array"
+        )
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape)
 
 
 def backing(data: object) -> str:
@@ -29,11 +79,16 @@ def open_lazy(source: object) -> da.Array:
 
     Accepts a dask array, a zarr array (zarr-python 3; stores written by zarr 2 too), a zarr
     group holding an OME-Zarr image (its full-resolution level is used), or a path to either.
+    A zarr array whose metadata declares chunks beyond :data:`MAX_CHUNK_BYTES` or
+    :data:`MAX_CHUNKS`, or a dask array of more than :data:`MAX_CHUNKS` chunks, is refused
+    (ValueError) before anything is read or a graph is made.
     """
     import dask.array as da
     import zarr
 
     if isinstance(source, da.Array):
+        # its chunks' sizes are the caller's (views of a numpy array, say): only their count
+        check_chunk_count(source.shape, math.prod(source.numblocks), "the dask array")
         return source
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
@@ -51,6 +106,8 @@ def open_lazy(source: object) -> da.Array:
     if isinstance(source, zarr.Group):
         source = _full_resolution(source)
     if isinstance(source, zarr.Array):
+        what = f"zarr array {str(source.store_path)!r}"
+        check_chunk_grid(source.shape, source.chunks, source.dtype.itemsize, what)
         return da.from_zarr(source)
     raise TypeError(
         f"expected a dask array, a zarr array or group, or a path to a zarr store, got "

@@ -97,6 +97,20 @@ class SRNConfig:
         """
         return 4 * 2 ** (self.scales - 1)
 
+    @property
+    def parameter_count(self) -> int:
+        """Parameters of the network this config describes, counted from the fields alone (no
+        torch, nothing built): what :func:`napari_srn.load_model` checks a file's config by
+        before it builds anything. Equal to ``sum(p.numel() for p in SRN(config).parameters())``
+        (tested for every block, recurrent module and channel count)."""
+        c, w, k = self.channels, self.width, self.kernel_size
+        stages = (w, 2 * w, 4 * w, 4 * w, 2 * w, w)  # enc1-3, dec3-1: res_blocks blocks each
+        blocks = self.res_blocks * sum(_block_parameters(self.block, n, k) for n in stages)
+        convs = _conv(2 * c, w, k) + _conv(w, 2 * w, k) + _conv(2 * w, 4 * w, k) + _conv(w, c, k)
+        deconvs = _conv(4 * w, 2 * w, 4) + _conv(2 * w, w, 4)  # 4x4 transposed convolutions
+        lstm = _conv(8 * w, 16 * w, 3) if self.recurrent == "convlstm" else 0
+        return blocks + convs + deconvs + lstm
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (what :meth:`from_dict` reads back).
 
@@ -147,6 +161,23 @@ class SRNConfig:
                 f"Unknown SRNConfig field(s) {unknown}; valid fields are {sorted(known)}"
             )
         return cls(**data)
+
+
+def _conv(cin: int, cout: int, k: int) -> int:
+    """Parameters of a k x k convolution with bias (transposed or not)."""
+    return cin * cout * k * k + cout
+
+
+def _block_parameters(block: str, n: int, k: int) -> int:
+    """Parameters of one block of ``n`` channels (see ``blocks.py``)."""
+    norms_and_scales = 2 * 2 * n + 2 * n  # two LayerNorms (weight, bias), beta and gamma
+    if block == "nafblock":  # 1x1 n->2n, depthwise 3x3 of 2n, 1x1 n->n; 1x1 n->2n, 1x1 n->n
+        depthwise = 2 * n * 9 + 2 * n
+        return norms_and_scales + 2 * _conv(n, 2 * n, 1) + depthwise + 2 * _conv(n, n, 1)
+    if block == "gateblock":  # k x k n->2n, k x k n->n; 1x1 n->2n, 1x1 n->n
+        dense = _conv(n, 2 * n, k) + _conv(n, n, k)
+        return norms_and_scales + dense + _conv(n, 2 * n, 1) + _conv(n, n, 1)
+    return 2 * _conv(n, n, k)  # ResBlock: two k x k convolutions
 
 
 #: The authors' named variants (``--model`` in their code) plus the color ConvLSTM model.

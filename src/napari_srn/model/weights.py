@@ -33,6 +33,8 @@ from .srn import SRN
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "MAX_PARAMETERS",
+    "MAX_RES_BLOCKS",
     "ModelCard",
     "list_models",
     "load_model",
@@ -44,6 +46,11 @@ __all__ = [
 
 FORMAT = registry.FORMAT
 FORMAT_VERSION = "1"
+#: The largest network :func:`load_model` builds: 2**30 parameters (4 GiB as float32; the
+#: bundled model has 6.9 million), and at most 64 blocks per stage (training's limit too).
+#: Checked from the file's config before anything is built.
+MAX_PARAMETERS = 1 << 30
+MAX_RES_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -195,11 +202,33 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def _check_size(path: Path, config: SRNConfig, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse a config beyond :data:`MAX_RES_BLOCKS` or :data:`MAX_PARAMETERS`, from its fields
+    alone: building even an empty (meta) network of ten million blocks takes minutes and
+    gigabytes, so a few hundred bytes of header must not get that far."""
+    held = sum(t.numel() for t in tensors.values())
+    if config.res_blocks > MAX_RES_BLOCKS:
+        raise ValueError(
+            f"weights file {str(path)!r} declares res_blocks={config.res_blocks}; napari-srn "
+            f"loads at most {MAX_RES_BLOCKS} blocks per stage (the file holds {held:,} "
+            "parameters): it is damaged or not a napari-srn model"
+        )
+    declared = config.parameter_count
+    if declared > MAX_PARAMETERS:
+        raise ValueError(
+            f"weights file {str(path)!r} declares a network of {declared:,} parameters "
+            f"(width={config.width}, res_blocks={config.res_blocks}, kernel_size="
+            f"{config.kernel_size}); napari-srn loads at most {MAX_PARAMETERS:,} (4 GiB as "
+            f"float32) and the file holds {held:,}: it is damaged or not a napari-srn model"
+        )
+
+
 def _build(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> SRN:
     try:
         config = SRNConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, json.JSONDecodeError, TypeError, ValueError) as err:
         raise ValueError(f"weights file {str(path)!r} has no valid config: {err}") from err
+    _check_size(path, config, tensors)
     # shapes first, from a network on the meta device (no memory): a small file whose config
     # declares a huge network is refused before anything of that size is allocated
     with torch.device("meta"):
