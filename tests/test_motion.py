@@ -171,3 +171,23 @@ def test_train_set_mixes_motion_samples_and_keeps_old_streams(tmp_path, rng):
         blurred, sharp = on[g]
         assert blurred.shape == sharp.shape == (3, 32, 32)
         torch.testing.assert_close(on[g], on[g], rtol=0, atol=0)
+
+
+def test_reused_pairs_are_rendered_once_and_served_reuse_times(tmp_path, rng):
+    for i in range(3):
+        iio.imwrite(tmp_path / f"p{i}.png", rng.integers(0, 256, (80, 96, 3), dtype=np.uint8))
+    items = find_data(tmp_path).items
+    motion = MotionParams(motion_fraction=0.5, motion_length=(2, 8))
+    kw = {"crop": 32, "channels": 3, "seed": 0, "shake": ShakeParams(shake_size=(3, 9))}
+    plain = TrainSet(items, augment=False, synthetic=True, motion=motion, **kw)
+    reused = TrainSet(items, augment=False, synthetic=True, motion=motion, reuse=4, **kw)
+    assert [reused.source(g) for g in (0, 31, 32, 127, 128, 160)] == [0, 31, 0, 31, 32, 32]
+    renders = []
+    original = reused._crop_pair
+    reused._crop_pair = lambda g: renders.append(g) or original(g)  # type: ignore[method-assign]
+    for g in range(128):
+        torch.testing.assert_close(reused[g], plain[reused.source(g)], rtol=0, atol=0)
+    assert sorted(renders) == list(range(32))  # each source rendered once for its 4 uses
+    flipped = TrainSet(items, synthetic=True, motion=motion, reuse=4, gray_fraction=0.5, **kw)
+    uses = [flipped[g][0] for g in (5, 37, 69, 101)]  # one pair, four flips and grey choices
+    assert any(not torch.equal(uses[0], u) for u in uses[1:])

@@ -238,6 +238,14 @@ class TrainConfig:
         _SHARE,
     )
     augment: bool = _field(True, "data", "random flips and 90-degree rotations", _BOOL)
+    reuse: int = _field(
+        1,
+        "data",
+        "use each training pair for this many samples, 32 samples apart, each time with its "
+        "own flips, rotation and grey choice, so that synthesising a pair (realistic motion "
+        "blur costs 5-12x a kernel) is paid once per reuse samples; 1: every sample is new",
+        Check(lambda x: _is_int(x) and 1 <= x <= 64, "must be an integer from 1 to 64"),
+    )
     num_workers: int | None = _field(
         None,
         "data",

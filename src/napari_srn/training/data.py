@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _GRAY = np.array([0.2125, 0.7154, 0.0721], np.float32)  # as skimage.color.rgb2gray
 # sub-seeds that keep the random streams of different purposes apart
-_SPLIT, _ORDER, _SAMPLE, _VAL = 1, 2, 3, 4
+_SPLIT, _ORDER, _SAMPLE, _VAL, _REUSE = 1, 2, 3, 4, 5
+#: Samples between two uses of one pair when pairs are reused (``reuse`` > 1).
+REUSE_SPAN = 32
 
 
 @dataclass(frozen=True)
@@ -512,9 +514,14 @@ class TrainSet(_Base):
         augment: bool = True,
         crop_tries: int = 1,
         gray_fraction: float = 0.0,
+        reuse: int = 1,
         **kw: Any,
     ) -> None:
         super().__init__(items, **kw)
+        if reuse < 1:
+            raise ValueError(f"reuse must be >= 1, got {reuse}")
+        self.reuse = reuse
+        self._pairs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         if crop_tries < 1:
             raise ValueError(f"crop_tries must be >= 1, got {crop_tries}")
         if not 0 <= gray_fraction <= 1:
@@ -559,9 +566,33 @@ class TrainSet(_Base):
         return self._perm[1]
 
     def __getitem__(self, g: int) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, pos = divmod(int(g), len(self.items))
+        if self.reuse > 1:
+            return self._reused(int(g))
+        blurred, sharp, rng = self._crop_pair(int(g))
+        return self._finish(blurred, sharp, rng)
+
+    def source(self, g: int) -> int:
+        """The sample whose pair sample ``g`` uses: itself, or with ``reuse`` R > 1, one of
+        :data:`REUSE_SPAN` samples that each serve R samples, ``REUSE_SPAN`` apart."""
+        span = REUSE_SPAN * self.reuse
+        return g // span * REUSE_SPAN + g % REUSE_SPAN
+
+    def _reused(self, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``g`` from its source's pair (rendered once, kept while it is reused), with
+        its own grey choice and flips (a pure function of the seed and ``g``)."""
+        src = self.source(g)
+        if src not in self._pairs:
+            self._pairs[src] = self._crop_pair(src)[:2]
+            while len(self._pairs) > REUSE_SPAN:
+                self._pairs.popitem(last=False)
+        blurred, sharp = self._pairs[src]
+        return self._finish(blurred, sharp, np.random.default_rng([self.seed, _REUSE, g]))
+
+    def _crop_pair(self, g: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        """Sample ``g``'s (blurred, sharp) crops before grey and flips, and its generator."""
+        epoch, pos = divmod(g, len(self.items))
         item = self.items[self.order(epoch)[pos]]
-        rng = np.random.default_rng([self.seed, _SAMPLE, int(g)])
+        rng = np.random.default_rng([self.seed, _SAMPLE, g])
         height, width = item.shape
         top = int(rng.integers(height - self.crop + 1))
         left = int(rng.integers(width - self.crop + 1))
@@ -572,6 +603,12 @@ class TrainSet(_Base):
             best = int(np.argmax(scores))
             top, left = int(tops[best]), int(lefts[best])
         blurred, sharp = self._sample(item, rng, top, left, self.crop, self.crop)
+        return blurred, sharp, rng
+
+    def _finish(
+        self, blurred: np.ndarray, sharp: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Grey (a ``gray_fraction`` share) and flips, drawn from ``rng``; then tensors."""
         # the draw happens only when asked for, so runs without it keep their random streams
         if self.gray_fraction > 0 and sharp.shape[-1] == 3 and rng.uniform() < self.gray_fraction:
             # blurring is linear and acts on each channel alike: grey of the blurred crop is

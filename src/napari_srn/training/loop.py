@@ -340,6 +340,7 @@ def _open_data(cfg: TrainConfig, arch: SRNConfig, device: torch.device) -> _Data
         crop=cfg.crop,
         crop_tries=cfg.crop_tries,
         gray_fraction=cfg.gray_fraction,
+        reuse=cfg.reuse,
         augment=cfg.augment,
         synthetic=source.synthetic,
         cache=cfg.image_cache,
