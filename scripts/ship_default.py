@@ -36,6 +36,8 @@ from napari_srn.training.export import export_checkpoint
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "src" / "napari_srn" / "model" / "weights"
 IMAGES = ROOT / "docs" / "images"
+#: How the card names each kind of stage block.
+BLOCK_NAMES = {"resblock": "ResBlocks", "nafblock": "NAFBlocks", "gateblock": "GateBlocks"}
 
 
 def main() -> None:
@@ -175,7 +177,7 @@ def main() -> None:
         name=args.name,
         description=(
             f"Colour SRN (Tao et al. 2018) at width {cfg.width}, {cfg.scales} scales, "
-            f"{cfg.res_blocks} {'NAFBlocks' if cfg.block == 'nafblock' else 'ResBlocks'} per "
+            f"{cfg.res_blocks} {BLOCK_NAMES[cfg.block]} per "
             f"stage, {cfg.kernel_size}x{cfg.kernel_size} convolutions, predicting a correction "
             "added to its input (global residual), trained by napari-srn on a 2-core CPU with "
             f"{blur_text(run_cfg)} (run {args.run.name}).{stages} Benchmark "
