@@ -34,7 +34,6 @@ import errno
 import json
 import os
 import shutil
-import socket
 import warnings
 from collections.abc import Callable
 from itertools import product
@@ -45,12 +44,8 @@ import dask
 import dask.array as da
 import numpy as np
 
+from .._lockfile import flock, owner_gone, read_owner, same_file, write_owner
 from .._progress import Progress
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the pid check alone
-    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     import zarr
@@ -142,38 +137,20 @@ class _Lock:
 
     def _claim(self, fd: int, created: bool) -> bool:
         """Take the opened lock file: False if it was released and replaced meanwhile."""
-        if not _flock(fd):
-            raise DestinationLocked(self._locked(_read_owner(fd)[1]))
-        if not self._is(fd):
+        if flock(fd) is False:
+            raise DestinationLocked(self._locked(read_owner(fd)[1]))
+        if not same_file(self.path, fd):
             return False
         if not created:
-            text, owner = _read_owner(fd)
+            text, owner = read_owner(fd)
             if text.strip() and owner is None:
                 raise FileExistsError(self._foreign("a file that is not napari-srn's lock"))
             if owner is not None and not self._stale(owner):
                 raise DestinationLocked(self._locked(owner))
-        self._write(fd)  # new, empty (its writer died before writing), or stale: ours now
+        write_owner(
+            fd, self.path
+        )  # new, empty (its writer died before writing), or stale: ours now
         return True
-
-    def _write(self, fd: int) -> None:
-        data = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
-        try:
-            os.ftruncate(fd, 0)
-            if os.pwrite(fd, data, 0) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        except OSError as err:  # a full disk: leave no empty lock behind
-            self.path.unlink(missing_ok=True)
-            msg = f"cannot write the lock {str(self.path)!r}: {err.strerror}"
-            raise OSError(err.errno, msg) from err
-
-    def _is(self, fd: int) -> bool:
-        """Whether the lock's path still names the file open as ``fd``."""
-        try:
-            st = os.stat(self.path, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        held = os.fstat(fd)
-        return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
 
     def _locked(self, owner: dict | None) -> str:
         who = f" (pid {owner['pid']} on {owner['host']})" if owner else ""
@@ -191,54 +168,17 @@ class _Lock:
 
     @staticmethod
     def _stale(owner: dict) -> bool:
-        if owner.get("host") != socket.gethostname():
-            return False  # another machine's process: cannot tell, so respect it
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return owner_gone(owner)  # the pid decides (a test slows this step down)
 
     def release(self) -> None:
         if self._fd is None:
             return
         try:
-            if self._is(self._fd):
+            if same_file(self.path, self._fd):
                 self.path.unlink()
         finally:
             os.close(self._fd)  # and with it the flock
             self._fd = None
-
-
-def _flock(fd: int) -> bool:
-    """An exclusive, non-blocking ``flock`` on ``fd``: False if another holder has it. Where
-    there is none (Windows, a file system without locks) only the pid check remains."""
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:  # ENOLCK: this file system has no locks
-        return True
-    return True
-
-
-def _read_owner(fd: int) -> tuple[str, dict | None]:
-    """The lock file's text and its owner record (None: empty, garbage or not a lock)."""
-    data = os.pread(fd, 4097, 0)
-    try:
-        owner = json.loads(data) if len(data) <= 4096 else None
-    except ValueError:
-        owner = None
-    valid = (
-        isinstance(owner, dict)
-        and isinstance(owner.get("pid"), int)
-        and isinstance(owner.get("host"), str)
-    )
-    return data.decode(errors="replace"), owner if valid else None
 
 
 def ngff_axes(axes: str | None, ndim: int, cax: int | None) -> str:

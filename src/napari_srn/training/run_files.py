@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import csv
 import errno
-import json
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._lockfile import flock, owner_gone, read_owner, same_file, write_owner
 from .config import CONFIG_FILE, TrainConfig
 from .plot import plot_progress
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the pid check alone
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "CHECKPOINT",
@@ -149,24 +143,17 @@ class RunLock:
 
     def _claim(self, fd: int) -> bool:
         """Take the opened lock file: False if it was released and removed meanwhile."""
-        locked = _flock(fd)
-        text, owner = _read_owner(fd)
+        locked = flock(fd)
+        text, owner = read_owner(fd)
         if locked is False:
             raise RunLocked(self._locked(owner))
-        if not _same_file(self.path, fd):
+        if not same_file(self.path, fd):
             return False
         if text.strip() and owner is None:
             raise FileExistsError(self._foreign("a file that is not napari-srn's lock"))
-        if owner is not None and not _taken_over(owner, flocked=locked is True):
+        if owner is not None and not owner_gone(owner, flocked=locked is True):
             raise RunLocked(self._locked(owner))
-        data = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
-        try:
-            os.ftruncate(fd, 0)
-            if os.pwrite(fd, data, 0) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        except OSError as err:  # a full disk: leave no empty lock behind
-            self.path.unlink(missing_ok=True)
-            raise OSError(err.errno, f"cannot write {str(self.path)!r}: {err.strerror}") from err
+        write_owner(fd, self.path)
         return True
 
     def _locked(self, owner: dict | None) -> str:
@@ -187,7 +174,7 @@ class RunLock:
         if self._fd is None:
             return
         try:
-            if _same_file(self.path, self._fd):
+            if same_file(self.path, self._fd):
                 self.path.unlink()
         finally:
             os.close(self._fd)  # and with it the flock
@@ -200,61 +187,6 @@ class RunLock:
                 self.out.rmdir()
             except OSError:
                 pass
-
-
-def _flock(fd: int) -> bool | None:
-    """An exclusive, non-blocking ``flock``: True taken, False held by another, None where
-    there is none (Windows, a file system without locks)."""
-    if fcntl is None:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:  # ENOLCK: this file system has no locks
-        return None
-    return True
-
-
-def _read_owner(fd: int) -> tuple[str, dict | None]:
-    """The lock file's text and its owner record (None: empty, garbage or not a lock)."""
-    data = os.pread(fd, 4097, 0)
-    try:
-        owner = json.loads(data) if len(data) <= 4096 else None
-    except ValueError:
-        owner = None
-    valid = (
-        isinstance(owner, dict)
-        and isinstance(owner.get("pid"), int)
-        and isinstance(owner.get("host"), str)
-    )
-    return data.decode(errors="replace"), owner if valid else None
-
-
-def _same_file(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _taken_over(owner: dict, flocked: bool) -> bool:
-    """Whether a lock file's owner is known to be gone: on this host, when we hold the
-    ``flock`` (the kernel let go of its owner's) or its pid is no process."""
-    if owner.get("host") != socket.gethostname():
-        return False  # another machine's process: cannot tell, so respect it
-    if flocked:
-        return True
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):
-        return False
-    return False
 
 
 def discard_unstarted(out: Path) -> None:
