@@ -202,22 +202,20 @@ def test_console_script_help_and_models():
 
 def test_output_problems_are_found_before_the_work(tmp_path, monkeypatch, capsys):
     """A uint16 image to .jpg: refused before the model runs (not after a long deblur)."""
-    import napari_srn._deblur as deblur_module
-
     write_image(tmp_path / "in.tif", np.zeros((20, 20), np.uint16))
-    monkeypatch.setattr(deblur_module, "deblur", lambda *a, **k: pytest.fail("deblur ran"))
+    _no_deblur(monkeypatch)
     assert main(["deblur", str(tmp_path / "in.tif"), str(tmp_path / "out.jpg")]) == 1
     assert "8-bit images only" in capsys.readouterr().err
 
 
 def test_unexpected_errors_are_one_line_unless_debug(tmp_path, monkeypatch, capsys):
-    import napari_srn._deblur as deblur_module
+    import napari_srn.inference.api as api
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
     write_image(tmp_path / "in.png", np.zeros((20, 20), np.uint8))
-    monkeypatch.setattr(deblur_module, "deblur", boom)
+    monkeypatch.setattr(api, "deblur_image", boom)
     args = ["deblur", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--no-progress"]
     assert main(args) == 1
     err = capsys.readouterr().err
@@ -289,9 +287,10 @@ def test_integers_over_their_full_range_survive_the_cli(tmp_path, identity_file,
 
 
 def _no_deblur(monkeypatch):
-    import napari_srn._deblur as deblur_module
+    import napari_srn.inference.api as api
 
-    monkeypatch.setattr(deblur_module, "deblur", lambda *a, **k: pytest.fail("deblur ran"))
+    for name in ("deblur", "deblur_image"):
+        monkeypatch.setattr(api, name, lambda *a, **k: pytest.fail("deblur ran"))
 
 
 @pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink"])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_srn import Progress, deblur, iter_deblur
-from napari_srn._validate import intensity_range
+from napari_srn.inference.intensity import intensity_range
 
 from .helpers import identity_srn, tiny_srn
 

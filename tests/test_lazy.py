@@ -6,12 +6,12 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-import torch
 import zarr
 
 from napari_srn import deblur, save_model
 from napari_srn.inference.eager import Runner, drain
 from napari_srn.inference.lazy import lazy_predict
+from napari_srn.inference.precision import Precision
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 
@@ -23,7 +23,7 @@ from .helpers import identity_srn, tiny_srn
 def test_lazy_graph_equals_eager_runner_on_odd_chunks(recurrent, tile, halo, rng):
     net = tiny_srn(recurrent=recurrent)
     x = rng.random((2, 3, 160, 208)).astype(np.float32)
-    eager = np.stack([drain(Runner(net, torch.device("cpu"), tile, halo).run(f)) for f in x])
+    eager = np.stack([drain(Runner(net, Precision.reference(), tile, halo).run(f)) for f in x])
     lazy = lazy_predict(da.from_array(x, chunks=(1, 3, 50, 70)), net, tile=tile, halo=halo)
     np.testing.assert_allclose(lazy.compute(), eager, atol=1e-5)
 
@@ -91,7 +91,7 @@ def test_one_frame_of_a_stack_runs_the_model_only_for_that_frame():
     lazy = deblur(da.from_array(stack, chunks=(1, 96, 96)), model=net, tile_size=48, overlap=8)
     with dask.config.set(scheduler="synchronous"):
         lazy[1].compute()
-    per_frame = Runner(net, torch.device("cpu"), 48, 8).n_tiles((96, 96))
+    per_frame = Runner(net, Precision.reference(), 48, 8).n_tiles((96, 96))
     assert len(net.seen) == per_frame
     assert set(np.round(net.seen, 3)) == {0.5}
 
@@ -102,7 +102,7 @@ def test_a_region_runs_only_the_tiles_it_needs(rng):
     lazy = deblur(da.from_array(image, chunks=256), model=net, tile_size=64, overlap=8)
     with dask.config.set(scheduler="synchronous"):
         lazy[:32, :32].compute()
-    every = Runner(net, torch.device("cpu"), 64, 8).n_tiles((512, 512))
+    every = Runner(net, Precision.reference(), 64, 8).n_tiles((512, 512))
     assert 0 < len(net.seen) < every / 4
 
 

@@ -80,8 +80,7 @@ def test_an_explicit_tile_that_cannot_fit_is_refused_before_any_work(monkeypatch
         message = str(err)
     fits = int(message.split("use tile_size=")[1].split()[0])
     plan.check_tile_fits(
-        net,
-        torch.device("cpu"),
+        plan.NetFacts.of(net),
         fits,
         image.shape,
         1,

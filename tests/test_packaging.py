@@ -93,7 +93,7 @@ def test_torch_free_layers_do_not_import_torch(statement):
 def test_core_api_import_loads_torch():
     # sanity check of the test above: the subprocess really imported the core
     loaded = _loaded_top_level_modules("from napari_srn import deblur, load_model")
-    assert {"torch", "napari_srn._deblur"} <= loaded
+    assert {"torch", "napari_srn.inference.api"} <= loaded
 
 
 # --------------------------------------------------------------------------- manifest

@@ -336,12 +336,12 @@ _BIND = """
 import subprocess, sys
 from pathlib import Path
 import dask.array as da
-from napari_srn._to_zarr import _check_not_the_input
+from napari_srn.io.identity import check_not_the_input
 a, b = Path(sys.argv[1]), Path(sys.argv[2])
 subprocess.run(["mount", "--bind", str(a), str(b)], check=True)
 for source in (str(b / "in.zarr"), da.from_zarr(str(b / "in.zarr"))):
     try:
-        _check_not_the_input(source, a / "in.zarr")
+        check_not_the_input(source, a / "in.zarr")
     except ValueError:
         print("refused")
     else:

@@ -8,6 +8,7 @@ import torch
 
 from napari_srn import SRN, SRNConfig
 from napari_srn.inference.eager import Runner, drain
+from napari_srn.inference.precision import Precision
 from napari_srn.tiling import axis_cores, iter_tiled, tile_slices
 from napari_srn.tiling.grid import axis_tiles
 
@@ -93,7 +94,7 @@ class Double(torch.nn.Module):
 
 def test_runner_generic_module_is_exact(rng):
     frame = rng.random((3, 64, 80)).astype(np.float32)
-    out = drain(Runner(Double(), torch.device("cpu"), 16, 8).run(frame))
+    out = drain(Runner(Double(), Precision.reference(), 16, 8).run(frame))
     np.testing.assert_array_equal(out, 2 * frame)
 
 
@@ -108,10 +109,10 @@ def test_level_runner_equals_forward_when_overlap_covers_receptive_field(recurre
     frame = rng.random((3, 160, 208)).astype(np.float32)
     with torch.inference_mode():
         ref = net(torch.from_numpy(frame)[None])[0].numpy()
-    untiled = drain(Runner(net, torch.device("cpu"), None, 0).run(frame))
+    untiled = drain(Runner(net, Precision.reference(), None, 0).run(frame))
     np.testing.assert_array_equal(untiled, ref)
     halo = -(-net.receptive_field // 4) * 4
-    tiled = drain(Runner(net, torch.device("cpu"), 32, halo).run(frame))
+    tiled = drain(Runner(net, Precision.reference(), 32, halo).run(frame))
     np.testing.assert_allclose(tiled, ref, atol=1e-5, rtol=1e-5)
 
 
@@ -127,7 +128,7 @@ def test_full_size_random_srn_tiled_matches_untiled_to_50db():
     torch.manual_seed(0)
     net = SRN(SRNConfig()).eval()
     frame = data.astronaut().astype(np.float32).transpose(2, 0, 1) / 255
-    untiled = drain(Runner(net, torch.device("cpu"), None, net.halo).run(frame))
-    tiled = drain(Runner(net, torch.device("cpu"), 128, net.halo).run(frame))
+    untiled = drain(Runner(net, Precision.reference(), None, net.halo).run(frame))
+    tiled = drain(Runner(net, Precision.reference(), 128, net.halo).run(frame))
     value = psnr(tiled, untiled, float(untiled.max() - untiled.min()))
     assert value >= 50, value

@@ -172,7 +172,7 @@ def test_unwritable_destinations(tmp_path, stack, dest, exc, match):
 
 def test_read_only_destination(tmp_path, stack, monkeypatch):
     """A folder we may not write into (simulated: root may write anywhere)."""
-    import napari_srn._to_zarr as tz
+    import napari_srn.inference.to_zarr as tz
 
     _, src = stack
 

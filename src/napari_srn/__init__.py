@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 _API = {
-    "deblur": "._deblur",
-    "iter_deblur": "._deblur",
-    "Progress": "._deblur",
-    "auto_tile_size": "._deblur",
+    "deblur": ".inference.api",
+    "iter_deblur": ".inference.api",
+    "Progress": ".inference.api",
+    "auto_tile_size": ".inference.api",
+    "DeblurOptions": ".inference.options",
     "SRN": ".model.srn",
     "SRNConfig": ".model.config",
     "VARIANTS": ".model.config",
@@ -25,8 +26,9 @@ _API = {
     "model_card": ".model.weights",
     "save_model": ".model.weights",
     "blurred_sample": ".sample",
-    "deblur_to_zarr": "._to_zarr",
-    "Cancelled": "._to_zarr",
+    "deblur_to_zarr": ".inference.to_zarr",
+    "iter_deblur_to_zarr": ".inference.to_zarr",
+    "Cancelled": ".inference.to_zarr",
     "train": ".training.loop",
     "TrainConfig": ".training.config",
 }
@@ -47,8 +49,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._deblur import Progress, auto_tile_size, deblur, iter_deblur  # noqa: F401
-    from ._to_zarr import Cancelled, deblur_to_zarr  # noqa: F401
+    from .inference.api import Progress, auto_tile_size, deblur, iter_deblur  # noqa: F401
+    from .inference.options import DeblurOptions  # noqa: F401
+    from .inference.to_zarr import Cancelled, deblur_to_zarr, iter_deblur_to_zarr  # noqa: F401
     from .model.config import VARIANTS, SRNConfig  # noqa: F401
     from .model.srn import SRN  # noqa: F401
     from .model.weights import ModelCard, list_models, load_model, model_card, save_model  # noqa: F401

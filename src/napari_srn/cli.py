@@ -201,7 +201,7 @@ def _read_input(args: argparse.Namespace) -> _Input:
     if args.channel_axis != "auto":
         src.alpha, src.axis = False, args.channel_axis
         if src.axis is not None:  # out of range, or too few axes: said now, in flags
-            from ._validate import normalize_channel_axis
+            from .inference.validate import normalize_channel_axis
 
             shaped = np.broadcast_to(np.empty((), np.uint8), src.shape)  # no memory
             src.axis = normalize_channel_axis(shaped, src.axis)
@@ -241,18 +241,27 @@ def _deblur_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options(args: argparse.Namespace, **changes: Any) -> Any:
+    """The flags' settings as a :class:`~napari_srn.DeblurOptions`."""
+    from .inference.options import DeblurOptions
+
+    settings = {
+        "model": args.model,
+        "tile_size": args.tile_size,
+        "overlap": args.overlap,
+        "device": args.device,
+        "precision": args.precision,
+    }
+    return DeblurOptions(**{**settings, **changes})
+
+
 def _deblur_to_zarr(args: argparse.Namespace, src: _Input, out: Path) -> int:
-    from ._to_zarr import deblur_to_zarr
+    from .inference.to_zarr import deblur_to_zarr
 
     deblur_to_zarr(
         src.image,
         out,
-        model=args.model,
-        channel_axis=src.axis,
-        tile_size=args.tile_size,
-        overlap=args.overlap,
-        device=args.device,
-        precision=args.precision,
+        options=_options(args, channel_axis=src.axis),
         axes=args.axes or _ngff_letters(src.file_axes, len(src.shape), src.axis),
         overwrite=args.overwrite,
         progress=not args.no_progress,
@@ -262,42 +271,28 @@ def _deblur_to_zarr(args: argparse.Namespace, src: _Input, out: Path) -> int:
 
 
 def _deblur_image(args: argparse.Namespace, src: _Input) -> Any:
-    """The deblurred image, in memory (a grey+alpha file: the grey deblurred, the alpha kept)."""
-    import numpy as np
+    """The deblurred image, in memory (a file's alpha channel copied through as it is)."""
+    from .inference.api import deblur, deblur_image
 
-    from ._deblur import deblur
+    options = _options(args, channel_axis=src.axis)
+    progress = not args.no_progress
+    if src.is_file:
+        alpha = True if src.alpha else None  # None: from the shape, as deblur decides
+        return deblur_image(src.image, options, alpha=alpha, progress=progress)
+    result = deblur(src.image, options=options)  # a zarr store: lazy
+    from dask.diagnostics import ProgressBar
 
-    axis = src.axis
-    grey_alpha = src.alpha and axis is not None and src.shape[axis] == 2
-    source = np.take(src.image, 0, axis=axis) if grey_alpha else src.image
-    result = deblur(
-        source,
-        model=args.model,
-        channel_axis=None if grey_alpha else axis,
-        tile_size=args.tile_size,
-        overlap=args.overlap,
-        device=args.device,
-        precision=args.precision,
-        progress=not args.no_progress,
-    )
-    if hasattr(result, "compute"):  # a zarr input: compute the lazy result
-        from dask.diagnostics import ProgressBar
-
-        if args.no_progress:
-            result = result.compute()
-        else:
-            with ProgressBar(out=sys.stderr):
-                result = result.compute()
-    if grey_alpha and axis is not None:  # the transparency comes back as it was
-        result = np.stack([result, np.take(src.image, 1, axis=axis)], axis=axis)
-    return result
+    if args.no_progress:
+        return result.compute()
+    with ProgressBar(out=sys.stderr):
+        return result.compute()
 
 
 def _deblur_sample(args: argparse.Namespace) -> int:
     import numpy as np
     from skimage.metrics import peak_signal_noise_ratio
 
-    from ._deblur import deblur
+    from .inference.api import deblur
     from .io import write_image
     from .model.weights import load_model
     from .sample import blurred_sample, sharp_sample
@@ -309,15 +304,8 @@ def _deblur_sample(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{existing} already exist in {str(folder)!r}; pass --overwrite")
     model = load_model(args.model, device=args.device)
     blurred = blurred_sample()
-    sharp = deblur(
-        blurred,
-        model=model,
-        channel_axis=-1,
-        tile_size=args.tile_size,
-        overlap=args.overlap,
-        precision=args.precision,
-        progress=not args.no_progress,
-    )
+    options = _options(args, model=model, channel_axis=-1, device=None)  # model: on its device
+    sharp = deblur(blurred, options=options, progress=not args.no_progress)
     folder.mkdir(parents=True, exist_ok=True)
     gap = np.full((blurred.shape[0], 8, 3), 255, np.uint8)
     for name, img in zip(

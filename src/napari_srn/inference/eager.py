@@ -11,30 +11,24 @@ effect, which decays within a few dozen pixels, is left at tile borders.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from .._progress import Progress
 from ..model.srn import SRN, resize, resize_state
-from ..tiling import iter_tiled, tile_slices
-from .precision import Precision, resolve_precision
+from ..tiling import generic_tiles, iter_tiled, level_tiles, tile_step
+from .plan import NetFacts, Plan, layout
+from .precision import Precision
 
-if TYPE_CHECKING:
-    from .plan import Plan
-
-__all__ = ["LEVEL_ALIGN", "Progress", "Runner", "drain", "level_tiles", "run_frames"]
+__all__ = ["Progress", "Runner", "drain", "run_frames"]
 
 R = TypeVar("R")
-
-#: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
-#: of a level, upsampled from a quarter of the next coarser level) splits on whole pixels in the
-#: lazy graph as well (`napari_srn.inference.lazy`), which must cut exactly the same tiles.
-LEVEL_ALIGN = 8
 
 
 def drain(gen: Generator[object, None, R]) -> R:
@@ -46,37 +40,20 @@ def drain(gen: Generator[object, None, R]) -> R:
             return stop.value
 
 
-def level_min_last(halo: int) -> int:
-    """Smallest last core of a level: the context its neighbour reads from it in the lazy graph
-    (``halo`` at the level, ``halo / 2 + 1`` from the coarser level, ``halo / 8 + 1`` from its
-    quarter-size state), in level pixels."""
-    return halo + 8
-
-
-def level_tiles(size: tuple[int, int], tile: int | None, halo: int) -> list:
-    """The tiles of one SRN level (windows are multiples of 4, as one pass needs)."""
-    return tile_slices(size, tile, halo, 4, align=LEVEL_ALIGN, min_last=level_min_last(halo))
-
-
 @dataclass
 class Runner:
-    """Runs a model on ``(C, H, W)`` float32 frames with H, W multiples of ``divisor``, in the
-    given precision (a name as for :func:`napari_srn.deblur`, or a resolved
-    :class:`~napari_srn.inference.precision.Precision`)."""
+    """Runs a model on ``(C, H, W)`` float32 frames with H, W multiples of ``divisor``, in a
+    resolved precision (:class:`~napari_srn.inference.precision.Precision`, which names the
+    device; ``Precision.reference()`` is float32 on the CPU)."""
 
     model: torch.nn.Module
-    device: torch.device
+    policy: Precision
     tile: int | None
     halo: int
-    precision: str | Precision = "float32"
-    policy: Precision = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.policy = resolve_precision(self.precision, self.device)
-
-    @property
+    @functools.cached_property
     def divisor(self) -> int:
-        return int(getattr(self.model, "divisor", 1))
+        return NetFacts.of(self.model).divisor
 
     def n_tiles(self, shape: tuple[int, int]) -> int:
         """Number of model calls (progress steps) for a frame of this padded shape."""
@@ -89,8 +66,7 @@ class Runner:
         return len(self._generic_tiles(shape))
 
     def _generic_tiles(self, shape: tuple[int, int]) -> list:
-        align = max(self.divisor, LEVEL_ALIGN)
-        return tile_slices(shape, self.tile, self.halo, self.divisor, align, min_last=self.halo)
+        return generic_tiles(shape, self.tile, self.halo, self.divisor)
 
     def run(self, frame: np.ndarray) -> Generator[None, None, np.ndarray]:
         """Generator: yields after each tile, returns the prediction ``(C, H, W)`` float32."""
@@ -163,20 +139,18 @@ def run_frames(plan: Plan, out: np.ndarray) -> Generator[Progress, None, np.ndar
 
     On CUDA, a frame that runs out of memory is retried with half the tile, with a warning.
     """
-    from .plan import layout
-
     dst = layout(out, plan.cax)
     if plan.alpha:
         dst[..., -1, :, :] = plan.src[..., -1, :, :]  # RGBA or grey+alpha
-    runner = Runner(plan.net, plan.device, plan.tile, plan.halo, plan.precision)
+    runner = Runner(plan.net, plan.precision, plan.tile, plan.halo)
     frames = list(np.ndindex(*plan.src.shape[:-3]))
-    height, width = plan.colour.shape[-2:]
+    height, width = plan.color.shape[-2:]
     remaining = len(frames) * len(plan.groups)
     total = remaining * runner.n_tiles(plan.padded)
     done = 0
     for idx in frames:
         for group in plan.groups:
-            x = _pad_to(plan.rng.to_model(plan.colour[idx][group]), runner.divisor)
+            x = _pad_to(plan.intensity.to_model(plan.color[idx][group]), runner.divisor)
             if plan.replicate:
                 x = np.repeat(x, 3, axis=0)
             while True:  # retried with smaller tiles if the GPU runs out of memory
@@ -208,7 +182,7 @@ def run_frames(plan: Plan, out: np.ndarray) -> Generator[Progress, None, np.ndar
             remaining -= 1
             if plan.replicate:
                 y = np.clip(y, 0.0, 1.0).mean(axis=0, keepdims=True)
-            dst[idx][group] = plan.rng.from_model(y[:, :height, :width])
+            dst[idx][group] = plan.intensity.from_model(y[:, :height, :width])
     return out
 
 
@@ -216,7 +190,7 @@ def _smaller_tile(runner: Runner, shape: tuple[int, int]) -> int:
     """Half the current tile (or of the image, for a single tile), or raise if at the floor."""
     current = runner.tile if runner.tile is not None else max(shape)
     current = min(current, max(shape))
-    step = max(runner.divisor, 8)
+    step = tile_step(runner.divisor)
     smaller = current // 2 // step * step
     if smaller < 2 * step:
         raise MemoryError(

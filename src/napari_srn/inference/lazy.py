@@ -9,8 +9,9 @@ depends on, and the result equals the eager path's to float rounding.
 
 The model never travels inside the tasks: a model loaded from a file is named by a
 :class:`ModelRef` and loaded once per process (per dask worker) on that worker's own device; a
-model object given in memory is put in the graph once, as a single dependency. Each task
-resolves the precision on its own device (:mod:`.precision`).
+model object given in memory is put in the graph once, as a single dependency. Every task runs
+the precision the plan resolved, on its own device (:meth:`.precision.Precision.on`), so a
+store records what ran.
 
 What happens to each coarse level is the *sink*'s choice (:class:`Sink`): kept in the graph
 (:func:`deblur_lazy` without a sink, the in-memory result of :func:`napari_srn.deblur`), or
@@ -24,7 +25,7 @@ import functools
 import os
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import dask
 import dask.array as da
@@ -33,19 +34,15 @@ import torch
 from torch.nn import functional as F
 
 from ..model.srn import SRN
-from ..tiling import axis_cores, window_pad
-from .eager import LEVEL_ALIGN, Runner, level_min_last
-
-if TYPE_CHECKING:
-    from .plan import Plan
+from ..tiling import generic_chunks, level_chunks, window_pad
+from .plan import Plan, unlayout
+from .precision import Precision
 
 __all__ = [
     "ModelRef",
     "Sink",
     "deblur_lazy",
-    "fitting_tile",
     "lazy_predict",
-    "level_chunks",
     "level_graph",
     "split_level",
 ]
@@ -94,14 +91,10 @@ def _load_ref(name_or_path: str, sha256: str, device: str | None) -> tuple[SRN, 
     return model, next(model.parameters()).device
 
 
-def _resolve(model: TaskModel, precision: str) -> Runner:
+def _resolve(model: TaskModel, policy: Precision) -> tuple[torch.nn.Module, Precision]:
+    """The task's network and the plan's precision on the network's device."""
     net, dev = model.load() if isinstance(model, ModelRef) else model
-    return Runner(net, dev, None, 0, precision)
-
-
-def level_chunks(length: int, tile: int | None, halo: int) -> tuple[int, ...]:
-    """Chunk sizes of one axis of one level: the cores of ``level_tiles``."""
-    return tuple(b - a for a, b in axis_cores(length, tile, LEVEL_ALIGN, level_min_last(halo)))
+    return net, policy.on(dev)
 
 
 def _margins(block_info: dict, depth: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -128,7 +121,7 @@ def _level_block(
     xs: np.ndarray,
     *coarser: np.ndarray,
     model: TaskModel,
-    precision: str,
+    policy: Precision,
     halo: int,
     channels: int,
     has_prev: bool,
@@ -136,9 +129,8 @@ def _level_block(
     block_info: Any = None,
 ) -> np.ndarray:
     """One tile of one level for every frame in the block; see the module docstring."""
-    runner = _resolve(model, precision)
-    net: SRN = runner.model  # type: ignore[assignment]
-    p = runner.policy
+    net, p = _resolve(model, policy)
+    assert isinstance(net, SRN)
     m = _margins(block_info[0], halo)
     core = tuple(n * (4 if lstm else 1) for n in block_info[None]["chunk-shape"][-2:])
     h, w = xs.shape[-2:]
@@ -218,37 +210,6 @@ def _check_chunks(chunks: tuple[tuple[int, ...], ...], need: int, what: str) -> 
             )
 
 
-def _tile_fits(size: tuple[int, int], tile: int, halo: int, scales: int, lstm: bool) -> bool:
-    """Whether every level's tile cores are large enough for the context their neighbours read
-    from them (the checks :func:`level_graph` makes, without building a graph)."""
-    for s in range(scales):
-        for n in size:
-            cores = level_chunks(n >> s, tile, halo)
-            if len(cores) < 2:
-                continue
-            if min(cores) < halo:
-                return False
-            if s + 1 == scales:
-                continue  # the coarsest level reads no coarser prediction
-            if min(c // 2 for c in cores) < halo // 2 + 1:
-                return False
-            if lstm and min(c // 8 for c in cores) < halo // 8 + 1:
-                return False
-    return True
-
-
-def fitting_tile(net: torch.nn.Module, size: tuple[int, int], tile: int, halo: int) -> int:
-    """``tile``, or the smallest larger multiple of the divisor whose cores are large enough for
-    the context their neighbours read (the lazy graph's rule, applied to both paths)."""
-    if not isinstance(net, SRN):
-        return tile
-    scales, lstm = net.config.scales, net.lstm is not None
-    fits = tile
-    while not _tile_fits(size, fits, halo, scales, lstm):
-        fits += net.divisor
-    return fits
-
-
 def _model_node(
     model: ModelRef | torch.nn.Module, device: torch.device | None
 ) -> tuple[torch.nn.Module, object]:
@@ -269,8 +230,7 @@ def lazy_predict(
     *,
     tile: int | None,
     halo: int,
-    device: torch.device | None = None,
-    precision: str = "float32",
+    policy: Precision | None = None,
     sink: Sink | None = None,
     tag: str = "g0",
 ) -> da.Array:
@@ -278,15 +238,17 @@ def lazy_predict(
     model's divisor. Returns a float32 dask array of the same shape whose spatial chunks are the
     tile cores of the finest level.
 
-    ``sink.level(f"{tag}-level{s}", out)``, if a sink is given, receives each coarse level's
-    raw output (s >= 1) and returns the array to use in its place.
+    ``policy``: the precision every task runs (default: the float32 reference on the CPU),
+    moved to the task's device. ``sink.level(f"{tag}-level{s}", out)``, if a sink is given,
+    receives each coarse level's raw output (s >= 1) and returns the array to use in its place.
     """
-    net, node = _model_node(model, device)
+    policy = Precision.reference() if policy is None else policy
+    net, node = _model_node(model, policy.device)
     if not isinstance(net, SRN):
-        return _lazy_generic(x, net, node, tile=tile, halo=halo, precision=precision)
+        return _lazy_generic(x, net, node, tile=tile, halo=halo, policy=policy)
     pred = state = None
     for s in reversed(range(net.config.scales)):
-        out = level_graph(x, s, pred, state, net, node, tile=tile, halo=halo, precision=precision)
+        out = level_graph(x, s, pred, state, net, node, tile=tile, halo=halo, policy=policy)
         if sink is not None and s > 0:
             out = sink.level(f"{tag}-level{s}", out)
         pred, state = split_level(out, net, tile)
@@ -304,7 +266,7 @@ def level_graph(
     *,
     tile: int | None,
     halo: int,
-    precision: str = "float32",
+    policy: Precision,
 ) -> da.Array:
     """The raw output of level ``s`` (for the ConvLSTM variant, packed at a quarter of the
     level with its state; see :func:`split_level`)."""
@@ -351,7 +313,7 @@ def level_graph(
         dtype=np.float32,
         meta=np.empty((0,) * ndim, np.float32),
         model=node,
-        precision=precision,
+        policy=policy,
         halo=halo,
         channels=cfg.channels,
         has_prev=pred is not None,
@@ -376,14 +338,13 @@ def _generic_block(
     window: np.ndarray,
     *,
     model: TaskModel,
-    precision: str,
+    policy: Precision,
     halo: int,
     divisor: int,
     block_info: Any = None,
 ) -> np.ndarray:
     """A plain model on one tile: pad the window to the divisor like the eager tiler does."""
-    runner = _resolve(model, precision)
-    p = runner.policy
+    net, p = _resolve(model, policy)
     m = _margins(block_info[0], halo)
     core = block_info[None]["chunk-shape"][-2:]
     loc, num = block_info[0]["chunk-location"][-2:], block_info[0]["num-chunks"][-2:]
@@ -397,7 +358,7 @@ def _generic_block(
             w = window[idx]
             if any(n for pair in pads for n in pair):
                 w = np.pad(w, [(0, 0), *pads], mode="reflect")
-            y = p.to_numpy(runner.model(p.to_device(w)))
+            y = p.to_numpy(net(p.to_device(w)))
             r0, c0 = pads[0][0] + m[0][0], pads[1][0] + m[1][0]
             out[idx] = y[..., r0 : r0 + core[0], c0 : c0 + core[1]]
     return out
@@ -410,14 +371,11 @@ def _lazy_generic(
     *,
     tile: int | None,
     halo: int,
-    precision: str,
+    policy: Precision,
 ) -> da.Array:
     divisor = int(getattr(net, "divisor", 1))
     lead = tuple((1,) * n for n in x.shape[:-3])
-    cores = tuple(
-        tuple(b - a for a, b in axis_cores(n, tile, max(divisor, LEVEL_ALIGN), halo))
-        for n in x.shape[-2:]
-    )
+    cores = tuple(generic_chunks(n, tile, halo, divisor) for n in x.shape[-2:])
     src = x.rechunk((*lead, x.shape[-3], *cores))
     _check_chunks(src.chunks, halo, "the overlap")
     return da.map_overlap(
@@ -431,7 +389,7 @@ def _lazy_generic(
         dtype=np.float32,
         meta=np.empty((0,) * x.ndim, np.float32),
         model=ref,
-        precision=precision,
+        policy=policy,
         halo=halo,
         divisor=divisor,
         token="napari-srn-generic",
@@ -451,23 +409,17 @@ def _reflect_pad(x: da.Array, pad: list[tuple[int, int]]) -> da.Array:
     return whole.map_blocks(np.pad, pad_width=pad, mode="reflect", chunks=chunks, dtype=x.dtype)
 
 
-def deblur_lazy(
-    plan: Plan,
-    model: ModelRef | torch.nn.Module,
-    precision: str,
-    sink: Sink | None = None,
-) -> da.Array:
+def deblur_lazy(plan: Plan, sink: Sink | None = None) -> da.Array:
     """The lazy result of ``plan`` (see :func:`napari_srn.deblur`): a dask array of the input's
-    shape and dtype. ``model`` is what the tasks receive (:func:`task_model`); ``precision``
-    what each task resolves on its device; ``sink`` receives the coarse levels."""
-    from .plan import unlayout
-
+    shape and dtype, every task running the plan's precision; ``sink`` receives the coarse
+    levels."""
     p = plan
+    model = task_model(plan)
     height, width = p.src.shape[-2:]
     pad = [(0, 0)] * (p.src.ndim - 2) + [(0, -height % p.divisor), (0, -width % p.divisor)]
     parts = []
     for i, group in enumerate(p.groups):
-        x = p.colour[..., group, :, :].map_blocks(p.rng.to_model, dtype=np.float32)
+        x = p.color[..., group, :, :].map_blocks(p.intensity.to_model, dtype=np.float32)
         if p.replicate:
             x = da.concatenate([x] * 3, axis=-3)
         if any(pad[-1]) or any(pad[-2]):
@@ -477,26 +429,24 @@ def deblur_lazy(
             model,
             tile=p.tile,
             halo=p.halo,
-            device=p.device,
-            precision=precision,
+            policy=p.precision,
             sink=sink,
             tag=f"g{i}",
         )
         y = y[..., :height, :width]
         if p.replicate:
             y = da.clip(y, 0.0, 1.0).mean(axis=-3, keepdims=True)
-        parts.append(y.map_blocks(p.rng.from_model, dtype=p.src.dtype))
+        parts.append(y.map_blocks(p.intensity.from_model, dtype=p.src.dtype))
     if p.alpha:
         parts.append(p.src[..., -1:, :, :])  # RGBA or grey+alpha
     out = da.concatenate(parts, axis=-3) if len(parts) > 1 else parts[0]
     return unlayout(out, p.cax)
 
 
-def task_model(
-    model: str | os.PathLike | torch.nn.Module, plan: Plan, device: object
-) -> ModelRef | torch.nn.Module:
+def task_model(plan: Plan) -> ModelRef | torch.nn.Module:
     """What the tasks receive: a model named by a file as a :class:`ModelRef` (each worker
-    loads it itself, once, on its own device unless ``device`` was given), a module as is."""
+    loads it itself, once, on its own device unless the options name one), a module as is."""
+    model, device = plan.options.model, plan.options.device
     if isinstance(model, (str, os.PathLike)):
         return ModelRef.of(plan.net, None if device is None else str(plan.device))
     return plan.net

@@ -1,6 +1,7 @@
 """The plan: everything decided before any pixel is processed, shared by the eager and the lazy
-path (the model and its device and precision, layout, channel groups, tile, overlap, intensity
-range)."""
+path (the model, read once into :class:`NetFacts`; its device and precision, resolved once;
+layout, channel groups, tile, overlap and intensity range), from the input and one
+:class:`~napari_srn.inference.options.DeblurOptions`."""
 
 from __future__ import annotations
 
@@ -13,32 +14,31 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validate import (
-    GuessedAxis,
-    IntensityRange,
-    MaybeLazy,
-    check_overlap,
-    check_tile_size,
-    intensity_range,
-    normalize_channel_axis,
-)
+from ..model.srn import SRN
 from ..model.weights import load_model, resolve_device
+from ..tiling import fitting_tile, padded_size, tile_step
+from .intensity import IntensityRange, intensity_range
 from .memory import last_level_cache_bytes, memory_limits
+from .options import DeblurOptions, ModelLike
 from .precision import Precision, resolve_precision
+from .validate import GuessedAxis, MaybeLazy, normalize_channel_axis
 
 __all__ = [
     "MAX_TILES",
     "ModelLike",
+    "NetFacts",
     "Plan",
     "auto_tile_size",
     "channel_groups",
+    "check_overlap",
     "check_tile_count",
     "check_tile_fits",
+    "check_tile_size",
     "layout",
     "make_plan",
+    "resolve_model",
+    "unlayout",
 ]
-
-ModelLike = str | os.PathLike | torch.nn.Module
 
 #: Peak memory growth of a single-tile float32 deblur, in bytes per pixel per unit of network
 #: width: 30.5 measured by ``benchmarks/bench_deblur.py --calibrate`` on the CPU (976 bytes/pixel
@@ -64,6 +64,38 @@ GPU_TILE_CAP = 4096
 MAX_TILES = 1 << 15
 
 
+@dataclass(frozen=True)
+class NetFacts:
+    """What the pipeline needs to know about a network, read from it once: an
+    :class:`~napari_srn.SRN`, or any module that declares ``divisor`` and ``halo`` (a plain
+    network, run once on the whole frame)."""
+
+    divisor: int = 1
+    halo: int = 0
+    width: int = 32  # what memory scales with (an unknown module counts as width 32)
+    in_channels: int | None = None  # None: takes any number
+    scales: int | None = None  # an SRN's levels; None for a plain network
+    lstm: bool = False
+
+    @classmethod
+    def of(cls, net: torch.nn.Module) -> NetFacts:
+        config = getattr(net, "config", None)
+        scales = config.scales if isinstance(net, SRN) else None
+        return cls(
+            divisor=int(getattr(net, "divisor", 1)),
+            halo=int(getattr(net, "halo", 0)),
+            width=int(getattr(config, "width", 32)),
+            in_channels=getattr(net, "in_channels", None),
+            scales=None if scales is None else int(scales),
+            lstm=getattr(net, "lstm", None) is not None,
+        )
+
+    @property
+    def step(self) -> int:
+        """What a tile must be a multiple of."""
+        return tile_step(self.divisor)
+
+
 def as_model(
     model: ModelLike, device: str | torch.device | None
 ) -> tuple[torch.nn.Module, torch.device]:
@@ -86,10 +118,16 @@ def as_model(
     )
 
 
-def _bytes_per_pixel(model: torch.nn.Module, batch: int, policy: Precision) -> float:
+def resolve_model(options: DeblurOptions) -> tuple[torch.nn.Module, torch.device, Precision]:
+    """The network (loaded, in eval mode), its device and the precision it runs in, as
+    :func:`make_plan` resolves them for ``options``: what a run will use and record."""
+    net, dev = as_model(options.model, options.device)
+    return net, dev, resolve_precision(options.precision, dev)
+
+
+def _bytes_per_pixel(net: NetFacts, batch: int, policy: Precision) -> float:
     """Peak memory of one tile per pixel of its padded window (the calibrated model above)."""
-    width = getattr(getattr(model, "config", None), "width", 32)
-    per_px = BYTES_PER_PIXEL_PER_WIDTH * width * batch
+    per_px = BYTES_PER_PIXEL_PER_WIDTH * net.width * batch
     return per_px * HALF_PRECISION_MEMORY if policy.activation_bytes == 2 else per_px
 
 
@@ -103,14 +141,13 @@ def _memory_budget(device: torch.device) -> tuple[float, str]:
     return float(limits[where]), where
 
 
-def _cpu_cap(model: torch.nn.Module, policy: Precision) -> int:
+def _cpu_cap(net: NetFacts, policy: Precision) -> int:
     """:data:`CPU_TILE_CAP`, lowered (to multiples of 128, not below :data:`CPU_TILE_MIN`) so
     that one activation of the tile fits in :data:`CACHE_FACTOR` times the last-level cache."""
     cache = last_level_cache_bytes()
     if cache is None:
         return CPU_TILE_CAP
-    width = getattr(getattr(model, "config", None), "width", 32)
-    side = math.sqrt(CACHE_FACTOR * cache / (width * policy.activation_bytes))
+    side = math.sqrt(CACHE_FACTOR * cache / (net.width * policy.activation_bytes))
     return int(max(CPU_TILE_MIN, min(CPU_TILE_CAP, side // 128 * 128)))
 
 
@@ -147,51 +184,70 @@ def auto_tile_size(
     int
         The tile side in pixels.
     """
-    policy = resolve_precision(precision, device)
-    divisor = int(getattr(model, "divisor", 1))
-    halo = int(getattr(model, "halo", 0))
-    per_px = _bytes_per_pixel(model, batch, policy)
-    budget, _ = _memory_budget(device)
+    return _auto_tile(NetFacts.of(model), batch, resolve_precision(precision, device))
+
+
+def _auto_tile(net: NetFacts, batch: int, policy: Precision) -> int:
+    """:func:`auto_tile_size` for a network's facts and a resolved precision."""
+    per_px = _bytes_per_pixel(net, batch, policy)
+    budget, _ = _memory_budget(policy.device)
     budget, cap = (
         (0.8 * budget, GPU_TILE_CAP)
-        if device.type == "cuda"
-        else (0.5 * budget, _cpu_cap(model, policy))
+        if policy.device.type == "cuda"
+        else (0.5 * budget, _cpu_cap(net, policy))
     )
-    side = int(math.sqrt(budget / per_px)) - 2 * halo
-    step = max(divisor, 8)
+    side = int(math.sqrt(budget / per_px)) - 2 * net.halo
+    step = net.step
     return max(step * 4, min(cap, side // step * step))
 
 
 def check_tile_fits(
-    model: torch.nn.Module,
-    device: torch.device,
-    tile: int,
-    frame: tuple[int, int],
-    batch: int,
-    policy: Precision,
+    net: NetFacts, tile: int, frame: tuple[int, int], batch: int, policy: Precision
 ) -> None:
     """Refuse, before any work, an explicit tile whose window cannot fit in memory (it would
     fail minutes later with an allocator error, or be killed without a word)."""
-    halo = int(getattr(model, "halo", 0))
+    halo = net.halo
     h, w = (min(tile + 2 * halo, n + 2 * halo) for n in frame)
-    per_px = _bytes_per_pixel(model, batch, policy)
+    per_px = _bytes_per_pixel(net, batch, policy)
     need = per_px * h * w
-    budget, where = _memory_budget(device)
+    budget, where = _memory_budget(policy.device)
     if need <= budget:
         return
-    step = max(int(getattr(model, "divisor", 1)), 8)
+    step = net.step
     fits = (int(math.sqrt(0.5 * budget / per_px)) - 2 * halo) // step * step
     hint = f"use tile_size={fits} or less" if fits >= step else "use a smaller model or a GPU"
     raise ValueError(
-        f"tile_size={tile} needs about {need / 1e9:.1f} GB per tile on {device} but only "
-        f"{budget / 1e9:.1f} GB are {where}; {hint}, or leave tile_size unset to choose it "
+        f"tile_size={tile} needs about {need / 1e9:.1f} GB per tile on {policy.device} but "
+        f"only {budget / 1e9:.1f} GB are {where}; {hint}, or leave tile_size unset to choose it "
         "automatically"
     )
 
 
+def check_tile_size(tile_size: int | None, step: int) -> int | None:
+    """Check ``tile_size`` (an int or None, see :class:`DeblurOptions`) against the model:
+    tiles are multiples of ``step`` (:func:`~napari_srn.tiling.tile_step`); None means
+    automatic."""
+    if tile_size is None:
+        return None
+    if tile_size < step or tile_size % step:
+        lo = max(step, tile_size // step * step)
+        raise ValueError(
+            f"tile_size must be a positive multiple of {step}, got {tile_size}. "
+            f"Try {lo} or {lo + step}, or None to choose from free memory"
+        )
+    return int(tile_size)
+
+
+def check_overlap(overlap: int | None, default: int) -> int:
+    """The halo per tile side: ``overlap`` (checked by :class:`DeblurOptions`) rounded up to a
+    multiple of 8, as the level-by-level tilers need; None means the model's halo."""
+    if overlap is None:
+        return default
+    return int(-(-overlap // 8) * 8)
+
+
 def _decide_tile(
-    net: torch.nn.Module,
-    dev: torch.device,
+    net: NetFacts,
     policy: Precision,
     tile: int | None,
     shape: tuple[int, ...],
@@ -205,25 +261,22 @@ def _decide_tile(
     enough for the context their neighbours read."""
     explicit = tile is not None
     if tile is None:
-        tile = auto_tile_size(net, dev, batch, precision=policy)
+        tile = _auto_tile(net, batch, policy)
     if lazy:
         check_tile_count(shape, tile, groups)
         tile = _lazy_tile(net, shape, tile, halo, explicit)
     if explicit:
-        check_tile_fits(net, dev, tile, (shape[-2], shape[-1]), batch, policy)
+        check_tile_fits(net, tile, (shape[-2], shape[-1]), batch, policy)
     return tile
 
 
-def _lazy_tile(
-    net: torch.nn.Module, shape: tuple[int, ...], tile: int, halo: int, explicit: bool
-) -> int:
+def _lazy_tile(net: NetFacts, shape: tuple[int, ...], tile: int, halo: int, explicit: bool) -> int:
     """``tile``, raised where the dask graph needs larger cores (with a warning if it was the
     caller's)."""
-    from .lazy import fitting_tile  # dask: imported only for the lazy path
-
-    divisor = int(getattr(net, "divisor", 1))
-    frame = (shape[-2] + -shape[-2] % divisor, shape[-1] + -shape[-1] % divisor)
-    fits = fitting_tile(net, frame, tile, halo)
+    if net.scales is None:  # a plain network: its chunks only need the overlap
+        return tile
+    frame = padded_size(shape, net.divisor)
+    fits = fitting_tile(frame, tile, halo, scales=net.scales, lstm=net.lstm, divisor=net.divisor)
     if explicit and fits != tile:
         warnings.warn(
             f"tile_size={tile} is too small for an overlap of {halo} pixels on a dask or "
@@ -288,17 +341,18 @@ def unlayout(a: Any, cax: int | None) -> Any:
 class Plan:
     """Everything decided before any pixel is processed (shared by the eager and lazy paths)."""
 
+    options: DeblurOptions  # as the caller gave them
     net: torch.nn.Module
-    precision: Precision
+    facts: NetFacts
+    precision: Precision  # resolved once, on the plan's device: what every tile runs
     cax: int | None
     tile: int
     halo: int
     src: Any  # (..., C, H, W) view of the input
-    colour: Any  # its colour channels (alpha excluded)
+    color: Any  # its color channels (alpha excluded)
     alpha: bool
     groups: list[slice]
-    model_channels: int | None
-    rng: IntensityRange
+    intensity: IntensityRange
 
     @property
     def device(self) -> torch.device:
@@ -306,53 +360,46 @@ class Plan:
 
     @property
     def divisor(self) -> int:
-        return int(getattr(self.net, "divisor", 1))
+        return self.facts.divisor
 
     @property
     def replicate(self) -> bool:
         """A color model on a one-channel group: replicate to RGB, average back."""
-        return self.model_channels == 3 and self.colour.shape[-3] == 1
+        return self.facts.in_channels == 3 and self.color.shape[-3] == 1
 
     @property
     def padded(self) -> tuple[int, int]:
         """Frame size padded to the model's divisor."""
-        return tuple(n + (-n % self.divisor) for n in self.src.shape[-2:])
+        return padded_size(self.src.shape, self.divisor)
 
 
 def make_plan(
     arr: MaybeLazy,
-    model: ModelLike,
-    channel_axis: int | None,
-    tile_size: int | None,
-    overlap: int | None,
-    device: str | torch.device | None,
-    in_range: tuple[float, float] | None,
-    precision: str = "auto",
+    options: DeblurOptions,
     *,
     lazy: bool = False,
     alpha: bool | None = None,
 ) -> Plan:
-    """Validate the arguments against ``arr`` (numpy or dask) and decide everything.
+    """Check ``options`` against ``arr`` (numpy or dask) and decide everything.
 
     ``lazy``: the plan is for the dask graph, whose tile cores must be large enough for the
     context their neighbours read; a smaller tile (which the in-memory path takes) is raised
     to the smallest that works, with a warning. ``alpha``: the last channel is transparency,
     copied through (an image file says so); None: with 4 channels (RGBA), or 2 when the
-    channel axis was guessed (grey+alpha)."""
-    cax = normalize_channel_axis(arr, channel_axis)
-    net, dev = as_model(model, device)
-    policy = resolve_precision(precision, dev)
-    divisor = int(getattr(net, "divisor", 1))
-    tile = check_tile_size(tile_size, divisor)
-    halo = check_overlap(overlap, int(getattr(net, "halo", 0)))
+    channel axis was guessed (gray+alpha)."""
+    cax = normalize_channel_axis(arr, options.channel_axis)
+    net, _, policy = resolve_model(options)
+    facts = NetFacts.of(net)
+    tile = check_tile_size(options.tile_size, facts.step)
+    halo = check_overlap(options.overlap, facts.halo)
     src = layout(arr, cax)
     n = src.shape[-3]
-    if alpha is None:  # RGBA, or a guessed grey+alpha
+    if alpha is None:  # RGBA, or a guessed gray+alpha
         alpha = n == 4 or (n == 2 and isinstance(cax, GuessedAxis))
-    colour = src[..., : n - 1, :, :] if alpha else src
-    model_channels = getattr(net, "in_channels", None)
-    groups = channel_groups(colour.shape[-3], model_channels, cax)
-    batch = 3 if model_channels == 3 and colour.shape[-3] == 1 else 1
-    tile = _decide_tile(net, dev, policy, tile, src.shape, len(groups), halo, batch, lazy)
-    rng = intensity_range(colour, in_range)  # after the tile count: a pass over all the data
-    return Plan(net, policy, cax, tile, halo, src, colour, alpha, groups, model_channels, rng)
+    color = src[..., : n - 1, :, :] if alpha else src
+    groups = channel_groups(color.shape[-3], facts.in_channels, cax)
+    batch = 3 if facts.in_channels == 3 and color.shape[-3] == 1 else 1
+    tile = _decide_tile(facts, policy, tile, src.shape, len(groups), halo, batch, lazy)
+    # after the tile count: a pass over all the data
+    intensity = intensity_range(color, options.in_range)
+    return Plan(options, net, facts, policy, cax, tile, halo, src, color, alpha, groups, intensity)

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .options import PRECISIONS, check_precision
+
 __all__ = ["PRECISIONS", "Precision", "cpu_has_bf16", "resolve_precision"]
 
-#: The values ``precision=`` accepts.
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -50,6 +50,20 @@ class Precision:
     device: torch.device
     dtype: torch.dtype
     channels_last: bool
+
+    @classmethod
+    def reference(cls, device: str | torch.device = "cpu") -> Precision:
+        """The reference: the model's own float32 forward pass, in the default layout."""
+        return cls(torch.device(device), torch.float32, channels_last=False)
+
+    def on(self, device: torch.device) -> Precision:
+        """The same arithmetic on another device (a dask worker's own): the plan resolves the
+        precision once, and every task runs what the plan recorded. Raises ValueError where
+        ``device`` cannot run it (float16 off CUDA)."""
+        if device == self.device:
+            return self
+        _check_supported(self.name, device)
+        return Precision(device, self.dtype, self.channels_last and device.type in ("cpu", "cuda"))
 
     @property
     def name(self) -> str:
@@ -91,10 +105,7 @@ def resolve_precision(precision: str | Precision, device: torch.device) -> Preci
     """
     if isinstance(precision, Precision):
         return precision
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
-        )
+    check_precision(precision)
     kind = device.type
     if precision == "auto":
         if kind == "cuda":
@@ -105,14 +116,19 @@ def resolve_precision(precision: str | Precision, device: torch.device) -> Preci
             dtype = torch.float32
     else:
         dtype = _DTYPES[precision]
-        if (precision == "float16" and kind != "cuda") or (
-            precision == "bfloat16" and kind not in ("cpu", "cuda")
-        ):
-            raise ValueError(
-                f"precision={precision!r} is not supported on device {str(device)!r}; use "
-                "'auto' (the best this device supports) or 'float32'"
-            )
+        _check_supported(precision, device)
     # explicit float32 is the reference: the model's own forward pass, bit for bit
     return Precision(
         device, dtype, channels_last=precision != "float32" and kind in ("cpu", "cuda")
     )
+
+
+def _check_supported(name: str, device: torch.device) -> None:
+    """Refuse a half type the device cannot run: float16 off CUDA, bfloat16 on MPS."""
+    kind = device.type
+    half_off_cuda = name == "float16" and kind != "cuda"
+    if half_off_cuda or (name == "bfloat16" and kind not in ("cpu", "cuda")):
+        raise ValueError(
+            f"precision={name!r} is not supported on device {str(device)!r}; use "
+            "'auto' (the best this device supports) or 'float32'"
+        )

@@ -35,7 +35,7 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -252,8 +252,8 @@ def pyramid_level(prev: da.Array, chunks: tuple[int, ...]) -> da.Array:
 class OmeZarrSink:
     """The output store of one run: created, resumed or refused at construction.
 
-    Use :meth:`level` as the lazy graph's sink for the coarse levels, then :meth:`write` the
-    full-resolution result; nothing is computed before :meth:`write`.
+    Use :meth:`level` as the lazy graph's sink for the coarse levels, then :meth:`iter_write`
+    the full-resolution result; nothing is computed before :meth:`iter_write`.
 
     Parameters
     ----------
@@ -329,21 +329,20 @@ class OmeZarrSink:
         self._stages.append((tag, out, path))
         return da.from_zarr(zarr.open_array(str(path), mode="r"), chunks=out.chunks)
 
-    def write(
+    def iter_write(
         self,
         result: da.Array,
         axes: str,
         *,
         name: str,
-        progress: Callable[[Progress], None] = lambda p: None,
-        cancel: Callable[[], bool] | None = None,
         batch: int = 2,
         unchanged: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> Generator[Progress, None, None]:
         """Compute every stage (coarse levels, ``result`` in NGFF axis order, the pyramid)
-        chunk by chunk, then mark the store complete, unless ``unchanged()`` (asked once
-        every chunk is written) says the input changed while it was read: then a
-        ``ValueError``, and the store stays unfinished."""
+        chunk by chunk, ``batch`` chunks per dask call, yielding :class:`Progress` after each
+        batch (stop iterating to cancel: the store stays resumable); then mark the store
+        complete, unless ``unchanged()`` (asked once every chunk is written) says the input
+        changed while it was read: then a ``ValueError``, and the store stays unfinished."""
         import zarr
 
         dims = list(axes)
@@ -359,7 +358,7 @@ class OmeZarrSink:
         total = sum(stage.npartitions for _, stage, _ in self._stages)
         done = 0
         for tag, stage, path in self._stages:
-            done = write_stage(self.dest, tag, stage, path, done, total, progress, cancel, batch)
+            done = yield from write_stage(self.dest, tag, stage, path, done, total, batch)
         if unchanged is not None and not unchanged():
             raise ValueError(
                 f"the input changed while it was read: {str(self.final)!r} may mix two "
@@ -401,12 +400,11 @@ def write_stage(
     array_path: Path,
     done: int,
     total: int,
-    progress: Callable[[Progress], None],
-    cancel: Callable[[], bool] | None,
     batch: int,
-) -> int:
+) -> Generator[Progress, None, int]:
     """Compute every unmarked block of ``x`` into the array at ``array_path``, ``batch``
-    blocks per dask call; returns the updated count of done chunks."""
+    blocks per dask call, yielding :class:`Progress` after each call (and once first); returns
+    the updated count of done chunks."""
     import zarr
 
     marks = dest / WORK / "done" / tag
@@ -422,11 +420,9 @@ def write_stage(
         else:
             (marks / name).unlink(missing_ok=True)
             todo.append((idx, name))
-    progress(Progress(done, total))
+    yield Progress(done, total)
     store = str(array_path)
     for i in range(0, len(todo), batch):
-        if cancel is not None and cancel():
-            raise Cancelled(f"cancelled; run the same command again to resume {dest}")
         tasks = []
         for idx, name in todo[i : i + batch]:
             region = _region(x.chunks, idx)
@@ -434,7 +430,7 @@ def write_stage(
             tasks.append(dask.delayed(_write_block)(x.blocks[idx], store, region, marker))
         dask.compute(*tasks)
         done += len(tasks)
-        progress(Progress(done, total))
+        yield Progress(done, total)
     return done
 
 

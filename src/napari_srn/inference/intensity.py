@@ -1,164 +1,22 @@
-"""Input checks and intensity conversion. Every message a user sees about bad input lives here."""
+"""How an image's values map to the model's [0, 1] and back, for the whole pipeline (the eager
+runner, the lazy graph, training's data): :class:`IntensityRange` and the rule that chooses it,
+:func:`intensity_range`."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-import numpy.typing as npt
 
-if TYPE_CHECKING:
-    import dask.array as da
+from .options import check_in_range
+from .validate import MaybeLazy
 
-__all__ = [
-    "GuessedAxis",
-    "ImageLike",
-    "IntensityRange",
-    "MaybeLazy",
-    "check_dtype_and_shape",
-    "check_image",
-    "check_overlap",
-    "check_tile_size",
-    "intensity_range",
-    "normalize_channel_axis",
-]
+__all__ = ["DARKEST", "IntensityRange", "intensity_range", "to_integer"]
 
-#: What :func:`napari_srn.deblur` and :func:`napari_srn.deblur_to_zarr` take: anything
-#: :func:`numpy.asarray` takes (held in memory), a dask or zarr array (both array-likes, which
-#: are processed lazily), or the path (``str`` or ``os.PathLike``) of a zarr store.
-ImageLike: TypeAlias = npt.ArrayLike | os.PathLike
-#: A numpy array, or a dask array on the lazy path (dask is imported only there).
-MaybeLazy: TypeAlias = "np.ndarray | da.Array"
 #: Floats within [0, 1] whose maximum lies below this (one level of an 8-bit image) would reach
 #: the model as black: their own minimum..maximum is mapped instead, with a warning.
 DARKEST = 1.0 / 255.0
-
-
-def check_dtype_and_shape(dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    """Raise a clear TypeError/ValueError for an image dtype or shape deblur cannot take."""
-    dt = np.dtype(dtype)
-    if dt.kind == "b":
-        raise TypeError(
-            "image has dtype bool; deblurring needs intensities. "
-            "Convert it, e.g. image.astype(np.uint8) * 255"
-        )
-    if dt.kind == "c":
-        raise TypeError(f"image has complex dtype {dt}; pass np.abs(image) or image.real instead")
-    if dt.kind not in "uif":
-        raise TypeError(
-            f"image has dtype {dt}; expected an integer or floating-point image "
-            "(uint8, uint16, float32, float64, ...)"
-        )
-    if len(shape) < 2:
-        raise ValueError(
-            f"image must have at least 2 dimensions (height, width), got shape {tuple(shape)}"
-        )
-    if 0 in shape:
-        raise ValueError(f"image is empty (shape {tuple(shape)}); every axis needs length >= 1")
-
-
-def check_image(image: object) -> np.ndarray:
-    """Return ``image`` as a numpy array (no copy for an ndarray) or raise a clear error."""
-    if type(image) is np.ndarray:
-        arr = image
-    elif isinstance(image, np.ndarray):  # np.matrix, masked arrays: their plain data (a view)
-        arr = image.view(np.ndarray)
-    else:
-        if not hasattr(image, "__array__") and not isinstance(image, (list, tuple)):
-            raise TypeError(
-                "image must be a numpy, dask or zarr array, or the path of an image file or "
-                f"a zarr store; got {type(image).__name__}"
-            )
-        arr = np.asarray(image)
-    check_dtype_and_shape(arr.dtype, arr.shape)
-    return arr
-
-
-class GuessedAxis(int):
-    """A channel axis that :func:`normalize_channel_axis` guessed (an ``int`` in every other
-    respect). Passed on, it still says that the guess was made, so that a last axis of 2
-    entries stays grey+alpha wherever the plan is made."""
-
-
-def normalize_channel_axis(arr: MaybeLazy, channel_axis: int | None) -> int | None:
-    """Check ``channel_axis`` (scikit-image convention) and return it as a non-negative index.
-
-    With ``channel_axis=None`` an image whose last axis has 2, 3 or 4 entries (and whose other
-    axes are larger) is taken as grey+alpha, RGB or RGBA with a warning, since deblurring
-    images 2 to 4 pixels wide is never what was meant.
-    """
-    if channel_axis is None:
-        if arr.ndim >= 3 and arr.shape[-1] in (2, 3, 4) and min(arr.shape[-3:-1]) > 4:
-            _warn_guess(arr.shape)
-            return GuessedAxis(arr.ndim - 1)
-        return None
-    if isinstance(channel_axis, GuessedAxis):  # already checked, and warned about
-        return GuessedAxis(channel_axis % arr.ndim)
-    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
-        raise TypeError(f"channel_axis must be an int or None, got {type(channel_axis).__name__}")
-    if not -arr.ndim <= channel_axis < arr.ndim:
-        raise ValueError(
-            f"channel_axis={channel_axis} is out of range for an image with {arr.ndim} "
-            f"dimensions (shape {arr.shape}); use an axis from {-arr.ndim} to {arr.ndim - 1}, "
-            "or None for a grayscale image"
-        )
-    if arr.ndim < 3:
-        raise ValueError(
-            f"image of shape {arr.shape} with channel_axis={channel_axis} has fewer than two "
-            "spatial dimensions; pass channel_axis=None for a 2-D grayscale image"
-        )
-    return int(channel_axis) % arr.ndim
-
-
-def _warn_guess(shape: tuple[int, ...]) -> None:
-    """The warning of :func:`normalize_channel_axis`'s guess (two frames up: the caller)."""
-    n = shape[-1]
-    if n == 2:
-        what = (
-            "grey+alpha: the grey is deblurred and the alpha kept as it is. To deblur both as "
-            "separate grey images, put them first (np.moveaxis(image, -1, 0)); to silence "
-            "this, deblur image[..., 0] and keep image[..., 1] yourself"
-        )
-    else:
-        what = (
-            f"{'RGB' if n == 3 else 'RGBA'} channels. Pass channel_axis=-1 to say so and "
-            "silence this warning"
-        )
-    warnings.warn(
-        f"image of shape {shape} has {n} entries on its last axis; treating it as {what}",
-        UserWarning,
-        stacklevel=4,
-    )
-
-
-def check_tile_size(tile_size: int | None, divisor: int) -> int | None:
-    """Check ``tile_size``; None means automatic. Tiles are multiples of ``max(divisor, 8)``."""
-    if tile_size is None:
-        return None
-    step = max(divisor, 8)
-    if isinstance(tile_size, bool) or not isinstance(tile_size, (int, np.integer)):
-        raise TypeError(f"tile_size must be an int or None, got {type(tile_size).__name__}")
-    if tile_size < step or tile_size % step:
-        lo = max(step, tile_size // step * step)
-        raise ValueError(
-            f"tile_size must be a positive multiple of {step}, got {tile_size}. "
-            f"Try {lo} or {lo + step}, or None to choose from free memory"
-        )
-    return int(tile_size)
-
-
-def check_overlap(overlap: int | None, default: int) -> int:
-    """Check ``overlap`` (halo per tile side); None means the model's halo."""
-    if overlap is None:
-        return default
-    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)):
-        raise TypeError(f"overlap must be an int or None, got {type(overlap).__name__}")
-    if overlap < 0:
-        raise ValueError(f"overlap must be >= 0 pixels, got {overlap}")
-    return int(-(-overlap // 8) * 8)  # the level-by-level tilers need multiples of 8
 
 
 @dataclass(frozen=True)
@@ -290,12 +148,7 @@ def intensity_range(arr: MaybeLazy, in_range: tuple[float, float] | None = None)
 
 def _given_range(arr: MaybeLazy, in_range: tuple[float, float], dtype: np.dtype) -> IntensityRange:
     """The caller's ``in_range``, checked."""
-    try:
-        low, high = (float(v) for v in in_range)
-    except (TypeError, ValueError):
-        raise TypeError(f"in_range must be a pair of numbers, got {in_range!r}") from None
-    if not (np.isfinite(low) and np.isfinite(high) and high > low):
-        raise ValueError(f"in_range must be finite with low < high, got {in_range!r}")
+    low, high = check_in_range(in_range)
     limit = float(np.finfo(np.float64 if dtype.itemsize > 4 else np.float32).max)
     if not 1.0 / limit < high - low < limit:  # its scale factor must be representable
         raise ValueError(

@@ -9,17 +9,18 @@ from typing import TYPE_CHECKING, cast, overload
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from ._progress import reporter
-from ._validate import ImageLike, check_dtype_and_shape, check_image
-from .inference.eager import Progress, run_frames
-from .inference.plan import ModelLike, auto_tile_size, make_plan
+from .._progress import reporter
+from .eager import Progress, run_frames
+from .options import DeblurOptions, ModelLike, merge_options
+from .plan import auto_tile_size, make_plan
+from .validate import ImageLike, check_dtype_and_shape, check_image
 
 if TYPE_CHECKING:
     import dask.array as da
+    import torch
 
-__all__ = ["Progress", "auto_tile_size", "deblur", "iter_deblur"]
+__all__ = ["Progress", "auto_tile_size", "deblur", "deblur_image", "iter_deblur"]
 
 
 def iter_deblur(
@@ -32,6 +33,7 @@ def iter_deblur(
     device: str | torch.device | None = None,
     in_range: tuple[float, float] | None = None,
     precision: str = "auto",
+    options: DeblurOptions | None = None,
 ) -> Generator[Progress, None, np.ndarray]:
     """Generator form of :func:`deblur` for in-memory images: yields :class:`Progress` after
     every tile and returns the deblurred image (``result = yield from iter_deblur(...)``, or the
@@ -45,20 +47,10 @@ def iter_deblur(
     image : array_like or path
         As for :func:`deblur`, held in memory (use :func:`deblur` for dask or zarr input); a
         path names an image file, read whole.
-    model : str, path or torch.nn.Module, optional
-        As for :func:`deblur`.
-    channel_axis : int or None, optional
-        As for :func:`deblur`.
-    tile_size : int or None, optional
-        As for :func:`deblur`.
-    overlap : int or None, optional
-        As for :func:`deblur`.
-    device : str, torch.device or None, optional
-        As for :func:`deblur`.
-    in_range : (float, float), optional
-        As for :func:`deblur`.
-    precision : {"auto", "float32", "bfloat16", "float16"}, optional
-        As for :func:`deblur`.
+    model, channel_axis, tile_size, overlap, device, in_range, precision
+        The settings, as for :func:`deblur` (documented on :class:`DeblurOptions`).
+    options : DeblurOptions, optional
+        All the settings in one object, instead of the keywords.
 
     Returns
     -------
@@ -66,44 +58,58 @@ def iter_deblur(
         Yields ``Progress(done, total)`` after each tile; its return value is the deblurred
         image (same shape and dtype as ``image``).
     """
+    opts = merge_options(
+        options,
+        model=model,
+        channel_axis=channel_axis,
+        tile_size=tile_size,
+        overlap=overlap,
+        device=device,
+        in_range=in_range,
+        precision=precision,
+    )
     alpha = None
     if isinstance(image, (str, os.PathLike)):
-        data, channel_axis, alpha = _read_file(image, channel_axis)
+        data, opts, alpha = _read_file(image, opts)
         if data is None:
             raise TypeError(
                 f"iter_deblur deblurs images held in memory, and {str(image)!r} is a folder (a "
                 "zarr store, read lazily): use deblur or deblur_to_zarr for it"
             )
         image = data
-    return _iter(image, model, channel_axis, tile_size, overlap, device, in_range, precision, alpha)
+    return _iter(image, opts, alpha)
 
 
 def _iter(
-    image: npt.ArrayLike,
-    model: ModelLike,
-    channel_axis: int | None,
-    tile_size: int | None,
-    overlap: int | None,
-    device: str | torch.device | None,
-    in_range: tuple[float, float] | None,
-    precision: str,
-    alpha: bool | None = None,
+    image: npt.ArrayLike, options: DeblurOptions, alpha: bool | None = None
 ) -> Generator[Progress, None, np.ndarray]:
     """:func:`iter_deblur`, told by an image file whether its last channel is alpha."""
     arr = check_image(image)
-    plan = make_plan(
-        arr, model, channel_axis, tile_size, overlap, device, in_range, precision, alpha=alpha
-    )
+    plan = make_plan(arr, options, alpha=alpha)
     return run_frames(plan, np.empty_like(arr))
 
 
+def deblur_image(
+    image: npt.ArrayLike,
+    options: DeblurOptions,
+    *,
+    alpha: bool | None = None,
+    progress: bool | Callable[[int, int], object] = False,
+) -> np.ndarray:
+    """:func:`deblur` of an image held in memory whose reader knows more than its shape says:
+    ``alpha=True`` when its last channel (on ``options.channel_axis``) is transparency, copied
+    through as it is (a gray+alpha or RGBA file), False when it is not, None to decide from
+    the shape as :func:`deblur` does."""
+    return _drain(_iter(image, options, alpha), progress)
+
+
 def _read_file(
-    path: str | os.PathLike, channel_axis: int | None
-) -> tuple[np.ndarray | None, int | None, bool | None]:
-    """An image file's data, channel axis (the caller's, else the file's) and alpha; ``None``
-    data for a folder (a zarr store). A missing path is an error that says what a path may
-    name."""
-    from .io.files import open_image
+    path: str | os.PathLike, options: DeblurOptions
+) -> tuple[np.ndarray | None, DeblurOptions, bool | None]:
+    """An image file's data, the options with its channel axis (the caller's, else the
+    file's), and its alpha; ``None`` data for a folder (a zarr store). A missing path is an
+    error that says what a path may name."""
+    from ..io.files import open_image
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -112,31 +118,20 @@ def _read_file(
             ".jpg, ...) or a zarr store"
         )
     if p.is_dir():
-        return None, channel_axis, None
+        return None, options, None
     info = open_image(p)
-    if channel_axis is not None or info.channel_axis is None:
-        return info.data, channel_axis, None
-    return info.data, info.channel_axis, True if info.alpha else None
+    if options.channel_axis is not None or info.channel_axis is None:
+        return info.data, options, None
+    alpha = True if info.alpha else None
+    return info.data, options.replace(channel_axis=info.channel_axis), alpha
 
 
-def _deblur_lazy(
-    arr: da.Array,
-    model: ModelLike,
-    channel_axis: int | None,
-    tile_size: int | None,
-    overlap: int | None,
-    device: str | torch.device | None,
-    in_range: tuple[float, float] | None,
-    precision: str,
-) -> da.Array:
+def _deblur_lazy(arr: da.Array, options: DeblurOptions) -> da.Array:
     """Lazy path: the same plan, then one dask graph (see napari_srn.inference.lazy)."""
-    from .inference.lazy import deblur_lazy, task_model
+    from .lazy import deblur_lazy
 
     check_dtype_and_shape(arr.dtype, arr.shape)
-    plan = make_plan(
-        arr, model, channel_axis, tile_size, overlap, device, in_range, precision, lazy=True
-    )
-    return deblur_lazy(plan, task_model(model, plan, device), precision)
+    return deblur_lazy(make_plan(arr, options, lazy=True))
 
 
 def _drain(
@@ -165,6 +160,7 @@ def deblur(
     progress: bool | Callable[[int, int], object] = ...,
     in_range: tuple[float, float] | None = ...,
     precision: str = ...,
+    options: DeblurOptions | None = ...,
 ) -> np.ndarray: ...
 @overload
 def deblur(
@@ -178,6 +174,7 @@ def deblur(
     progress: bool | Callable[[int, int], object] = ...,
     in_range: tuple[float, float] | None = ...,
     precision: str = ...,
+    options: DeblurOptions | None = ...,
 ) -> np.ndarray | da.Array: ...
 def deblur(
     image: ImageLike,
@@ -190,6 +187,7 @@ def deblur(
     progress: bool | Callable[[int, int], object] = False,
     in_range: tuple[float, float] | None = None,
     precision: str = "auto",
+    options: DeblurOptions | None = None,
 ) -> np.ndarray | da.Array:
     """Remove camera shake and motion blur with a scale-recurrent network (SRN-DeblurNet).
 
@@ -207,12 +205,12 @@ def deblur(
         ``"default"``, a name from :func:`napari_srn.list_models`, a ``.safetensors`` file
         written by napari-srn, or a loaded model (see :func:`napari_srn.load_model`).
     channel_axis : int or None, optional
-        Axis holding colour channels (scikit-image convention); None means grayscale. With 4
+        Axis holding color channels (scikit-image convention); None means grayscale. With 4
         channels the last is alpha and is copied through untouched. A color model takes RGB
         as is, and a gray image is replicated to RGB, deblurred, and averaged back to one
         channel. A gray model deblurs each channel as a separate gray image (as the authors'
         code does for RGB). With None and a last axis of 2, 3 or 4 entries, the image is
-        taken as grey+alpha (the alpha copied through), RGB or RGBA with a warning. For an
+        taken as gray+alpha (the alpha copied through), RGB or RGBA with a warning. For an
         image file, None means the channels the file declares.
     tile_size : int or None, optional
         Side in pixels of the region each model call writes (a multiple of the model's
@@ -238,6 +236,9 @@ def deblur(
         that computes it natively (AMX or AVX512-BF16: several times faster, within 50 dB
         PSNR of float32) and on CUDA (float16 on GPUs without bfloat16), float32 elsewhere;
         ``"float32"`` everywhere gives the reference result. float16 needs CUDA.
+    options : DeblurOptions, optional
+        All the settings above (``model`` to ``precision``, but not ``progress``) in one
+        object, instead of the keywords (giving both is a TypeError).
 
     Returns
     -------
@@ -266,25 +267,23 @@ def deblur(
     >>> sharp.shape == blurred.shape and sharp.dtype == blurred.dtype  # doctest: +SKIP
     True
     """
-    from .io.zarr import is_lazy_source, open_lazy
+    from ..io.zarr import is_lazy_source, open_lazy
 
+    opts = merge_options(
+        options,
+        model=model,
+        channel_axis=channel_axis,
+        tile_size=tile_size,
+        overlap=overlap,
+        device=device,
+        in_range=in_range,
+        precision=precision,
+    )
     alpha = None
     if isinstance(image, (str, os.PathLike)):
-        data, channel_axis, alpha = _read_file(image, channel_axis)
+        data, opts, alpha = _read_file(image, opts)
         image = image if data is None else data
     if is_lazy_source(image):
-        return _deblur_lazy(
-            open_lazy(image), model, channel_axis, tile_size, overlap, device, in_range, precision
-        )
-    gen = _iter(
-        cast("npt.ArrayLike", image),  # in memory: folders are lazy sources
-        model,
-        channel_axis,
-        tile_size,
-        overlap,
-        device,
-        in_range,
-        precision,
-        alpha,
-    )
-    return _drain(gen, progress)
+        return _deblur_lazy(open_lazy(image), opts)
+    # in memory: folders are lazy sources
+    return deblur_image(cast("npt.ArrayLike", image), opts, alpha=alpha, progress=progress)
