@@ -1,4 +1,4 @@
-"""napari_srn.evaluation (the held-out benchmark of benchmarks/eval_deblur.py) on a few small
+"""napari_srn.evaluation (the held-out benchmark of scripts/evaluate/eval_deblur.py) on a few small
 photos written to a folder, with tiny networks: the identity scores exactly as its input. The
 real-blur part runs on a fake real-blur folder generated in tmp_path; one test reads the real
 one (../shared/realblur) when it is there."""
@@ -274,7 +274,7 @@ def test_contact_sheet_shows_the_same_window_of_input_and_outputs_unscaled(realb
 def test_eval_deblur_real_writes_json_and_sheet_and_skips_a_missing_folder(realblur, tmp_path):
     weights = tmp_path / "identity.safetensors"
     save_model(identity_srn(), weights, ModelCard(name="identity", description="test"))
-    script = [sys.executable, str(ROOT / "benchmarks" / "eval_deblur.py")]
+    script = [sys.executable, str(ROOT / "scripts" / "evaluate" / "eval_deblur.py")]
     shutil.rmtree(realblur / "levin")
     out = tmp_path / "real.json"
     sheet = tmp_path / "sheet.png"

@@ -4,7 +4,7 @@ Opens napari, loads the sample (File > Open Sample > Blurred photo (napari-srn))
 widget through the plugin manifest, runs it (compute now, on the CPU, with the bundled default
 model) and saves the whole window with the input and the result side by side (grid mode).
 
-    xvfb-run -a .venv/bin/python scripts/make_screenshot.py [output.png]
+    xvfb-run -a .venv/bin/python scripts/figures/make_screenshot.py [output.png]
 
 A provisional model (an untrained identity, say) is flagged in the text overlay and in the
 widget's model label.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "images" / "napari_widget.png"
 
 

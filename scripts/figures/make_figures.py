@@ -19,7 +19,7 @@ from napari_srn.cli import main
 from napari_srn.training.motion import Scene, render
 from napari_srn.training.synth import MotionParams, reflect_take
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 #: (photo, crop top, crop left, moving objects, seed) for each row of the motion examples.
 MOTION_ROWS = [

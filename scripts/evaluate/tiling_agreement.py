@@ -4,7 +4,7 @@ Compares the level-by-level tiler that napari-srn uses with the naive approach (
 3-scale network run on each full-resolution tile). 512 x 512 photo, 128-pixel tiles. PSNR is
 over the untiled output's own range (a random network's outputs span ~24 units, not 1).
 
-    python benchmarks/tiling_agreement.py
+    python scripts/evaluate/tiling_agreement.py
 """
 
 from __future__ import annotations

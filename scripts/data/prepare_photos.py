@@ -21,10 +21,10 @@ scikit-image's textured grey photographs camera, brick, grass and gravel, as RGB
 Held-out photos (a second benchmark, never trained on or tuned with): the photographs of
 Debian's ``mate-backgrounds`` (11 nature photos; ``Storm`` is left out, its road is
 motion-blurred), downscaled to 768 pixels on the long side, in ``heldout/mate/``
-(``benchmarks/eval_deblur.py --set mate``). The main benchmark uses scikit-image's *colour*
+(``scripts/evaluate/eval_deblur.py --set mate``). The main benchmark uses scikit-image's *colour*
 photographs, a set disjoint from all of these.
 
-    python scripts/prepare_photos.py     # -> data/photos/{train,val,heldout}/
+    python scripts/data/prepare_photos.py     # -> data/photos/{train,val,heldout}/
 
 Needs ``apt-get`` (Debian/Ubuntu) to download the packages; nothing is installed.
 """
@@ -90,7 +90,7 @@ MATE = [
     "YellowFlower",
 ]
 HELDOUT_SIDE = 768
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pixels(path: Path) -> int:

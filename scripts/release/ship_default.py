@@ -1,10 +1,12 @@
 """Make a training run's weights the bundled default model (run from the repo root).
 
-    python scripts/ship_default.py runs/default_v2 --name srn-color-w16k3            # finished run
-    python scripts/ship_default.py runs/default_v2 --name srn-color-w16k3 --interim  # checkpoint
+    python scripts/release/ship_default.py runs/default_v2 --name srn-color-w16k3  # finished run
+    python scripts/release/ship_default.py runs/default_v2 --name srn-color-w16k3 --interim
+
+(``--interim``: the run's latest checkpoint instead of its final weights.)
 
 Scores the weights on the held-out benchmark (``napari_srn.evaluation``, which
-benchmarks/eval_deblur.py runs) next to the blurred input and the non-blind Wiener baseline,
+scripts/evaluate/eval_deblur.py runs) next to the blurred input and the non-blind Wiener baseline,
 and on the second held-out set (``--set mate``), the 12-bit grey stack and the unblurred
 photos, each against the currently bundled default; and on real blur (``--real``, by default
 ``../shared/realblur``: evaluation only, never in the repository). A model that is not better
@@ -33,7 +35,7 @@ from napari_srn import load_model
 from napari_srn.model.weights import ModelCard, save_model
 from napari_srn.training.export import export_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "src" / "napari_srn" / "model" / "weights"
 IMAGES = ROOT / "docs" / "images"
 #: How the card names each kind of stage block.
@@ -59,7 +61,7 @@ def main() -> None:
             "30 scenes: the photographs among the wallpapers of Debian's "
             "plasma-workspace-wallpapers (13), lomiri-wallpapers-16.04 (13) and -20.04 (1), at "
             "1280 and 640 px on the long side, and scikit-image's grey moon, coins and cell "
-            "(scripts/prepare_photos.py)"
+            "(scripts/data/prepare_photos.py)"
         ),
         help="what the training photos were (the card's training_data starts with it)",
     )
@@ -97,9 +99,9 @@ def main() -> None:
     on_sharp = ev.on_sharp_input(model, pairs)
     table = {
         "benchmark": (
-            f"benchmarks/eval_deblur.py: {len(pairs)} pairs from {len(ev.PHOTOS)} scikit-image "
-            "colour photos (never trained on), central crops up to 384 px, seeded camera-shake "
-            "kernels 13-25 px, Gaussian noise sigma 0.5-1 %, uint8"
+            f"scripts/evaluate/eval_deblur.py: {len(pairs)} pairs from {len(ev.PHOTOS)} "
+            "scikit-image colour photos (never trained on), central crops up to 384 px, seeded "
+            "camera-shake kernels 13-25 px, Gaussian noise sigma 0.5-1 %, uint8"
         ),
         "blurred_input": {"psnr": round(blurred[0], 3), "ssim": round(blurred[1], 4)},
         f"wiener_true_kernel_balance_{best}": {

@@ -2,7 +2,7 @@
 
 The benchmark is generated, reproducibly, from a source that napari-srn never trains on:
 scikit-image's bundled colour photographs (the training photos come from Debian's
-plasma-workspace-wallpapers, scripts/prepare_photos.py). Each photo's central crop (up to 384 x
+plasma-workspace-wallpapers, scripts/data/prepare_photos.py). Each photo's central crop (up to 384 x
 384) is blurred by two seeded random camera-shake kernels of 13 to 25 pixels and given mild
 Gaussian noise (sigma 0.5-1 % of the range), then rounded to uint8. Reported, as mean PSNR/SSIM
 over the pairs (scikit-image metrics, data range 255):
@@ -13,13 +13,14 @@ over the pairs (scikit-image metrics, data range 255):
 * each model given with --model (blind: it sees only the blurred image);
 * with --sharp, each model on the unblurred photos (how much it alters a sharp image).
 
-    python benchmarks/eval_deblur.py --model default --model runs/default_cpu/final.safetensors
-    python benchmarks/eval_deblur.py --grid docs/images/eval_grid.png --model PATH
-    python benchmarks/eval_deblur.py --set mate --model default     # the second held-out set
-    python benchmarks/eval_deblur.py --gray16 --model default       # 12-bit grey stack
+    python scripts/evaluate/eval_deblur.py --model default \
+        --model runs/default_cpu/final.safetensors
+    python scripts/evaluate/eval_deblur.py --grid docs/images/eval_grid.png --model PATH
+    python scripts/evaluate/eval_deblur.py --set mate --model default     # the second held-out set
+    python scripts/evaluate/eval_deblur.py --gray16 --model default       # 12-bit grey stack
 
 ``--set mate`` uses a second held-out source instead: the 11 photographs of Debian's
-``mate-backgrounds`` that ``scripts/prepare_photos.py`` writes to
+``mate-backgrounds`` that ``scripts/data/prepare_photos.py`` writes to
 ``data/photos/heldout/mate/`` (never trained on), blurred the same way with another seed.
 ``--gray16`` converts the benchmark's photos to grey, blurs them, and scores a 12-bit
 ``uint16`` stack (N, Y, X) deblurred in one call with ``in_range=(0, 4095)``, as a
@@ -38,8 +39,8 @@ set is skipped with a message. --json writes the table and every image's row; --
 a contact sheet of DIR/real_no_truth (photographs with no ground truth): for each, the most
 textured window of the input (chosen from the input alone), input | each model, full resolution.
 
-    python benchmarks/eval_deblur.py --real ../shared/realblur --model default
-    python benchmarks/eval_deblur.py --real ../shared/realblur --model default \
+    python scripts/evaluate/eval_deblur.py --real ../shared/realblur --model default
+    python scripts/evaluate/eval_deblur.py --real ../shared/realblur --model default \
         --sheet /tmp/real_sheet.png --json /tmp/real.json
 
 The benchmark itself (pairs, Wiener baseline, scores, grid, real blur) is
@@ -73,7 +74,7 @@ from napari_srn.evaluation import (
     real_table,
 )
 
-MATE_DIR = Path(__file__).resolve().parents[1] / HELDOUT_MATE
+MATE_DIR = Path(__file__).resolve().parents[2] / HELDOUT_MATE
 ALIGNMENT = (
     f"gopro: whole frame; crops and levin: best integer shift within ±{MAX_SHIFT} px for every "
     f"image and method, on the frame trimmed by {MAX_SHIFT} px"
