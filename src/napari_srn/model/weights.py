@@ -330,7 +330,8 @@ def load_model(
 
 
 def model_card(name_or_path: str | os.PathLike = "default") -> ModelCard:
-    """The model card of a bundled model or weights file (loads it on the CPU).
+    """The model card of a bundled model or weights file, read from the file's header only
+    (no tensors, no network: :func:`load_model` checks the weights).
 
     Parameters
     ----------
@@ -341,8 +342,21 @@ def model_card(name_or_path: str | os.PathLike = "default") -> ModelCard:
     -------
     ModelCard
         What the weights are: training data, steps, metrics, and whether they are provisional.
+
+    Raises
+    ------
+    ValueError
+        For a file that is not a napari-srn weights file, or whose card cannot be read.
     """
-    return load_model(name_or_path, device="cpu").card
+    from .registry import read_card
+
+    card = read_card(name_or_path)
+    try:
+        return ModelCard.from_dict(card)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"weights file {str(name_or_path)!r} has an unreadable model card: {err}"
+        ) from err
 
 
 def save_model(
