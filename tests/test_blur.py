@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_srn.sample import blurred_sample, sample_kernel, sharp_sample
-from napari_srn.training.blur import blur_image, motion_kernel
+from napari_srn.synthesis.kernels import blur_image, motion_kernel
 
 
 @pytest.mark.parametrize("size", [1, 5, 13, 25, 41])

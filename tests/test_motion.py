@@ -1,4 +1,4 @@
-"""Realistic motion blur (napari_srn.training.motion): exact oracles where physics gives one."""
+"""Realistic motion blur (napari_srn.synthesis.motion): exact oracles where physics gives one."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from napari_srn.synthesis.motion import Scene, ToneCurve, linear_to_srgb, render, srgb_to_linear
+from napari_srn.synthesis.params import MotionParams, ShakeParams
+from napari_srn.synthesis.shake import reflect_take
 from napari_srn.training.config import TrainConfig
 from napari_srn.training.data import TrainSet, find_data
-from napari_srn.training.motion import Scene, ToneCurve, linear_to_srgb, render, srgb_to_linear
-from napari_srn.training.synth import MotionParams, ShakeParams, reflect_take
 
 CLEAN = MotionParams(
     motion_fraction=1.0,

@@ -8,21 +8,17 @@ import pytest
 import tifffile
 import torch
 
+from napari_srn.synthesis.params import ShakeParams
+from napari_srn.synthesis.shake import random_kernel, reflect_take, shake
 from napari_srn.training.data import (
     TrainSet,
     ValSet,
+    augment,
     find_data,
     loader_throughput,
     make_loader,
     pairs_to_zarr,
     split,
-)
-from napari_srn.training.synth import (
-    ShakeParams,
-    augment,
-    random_kernel,
-    reflect_take,
-    shake,
 )
 
 SMALL_SHAKE = ShakeParams(shake_size=(3, 9), noise=(0.0, 0.0))

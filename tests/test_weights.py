@@ -225,7 +225,7 @@ def test_the_bundled_default_is_trained_and_sharpens_held_out_photos():
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     from napari_srn import deblur
-    from napari_srn.training.blur import blur_image, motion_kernel
+    from napari_srn.synthesis.kernels import blur_image, motion_kernel
 
     model = load_model("default", device="cpu")
     assert not model.card.provisional and model.card.training_steps > 0

@@ -16,8 +16,9 @@ import numpy as np
 from skimage import data
 
 from napari_srn.cli import main
-from napari_srn.training.motion import Scene, render
-from napari_srn.training.synth import MotionParams, reflect_take
+from napari_srn.synthesis.motion import Scene, render
+from napari_srn.synthesis.params import MotionParams
+from napari_srn.synthesis.shake import reflect_take
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 

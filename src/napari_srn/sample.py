@@ -22,14 +22,14 @@ def sharp_sample() -> np.ndarray:
 
 def sample_kernel() -> np.ndarray:
     """The 21 x 21 camera-shake kernel used for the sample (reproducible, seeded)."""
-    from .training.blur import motion_kernel
+    from .synthesis.kernels import motion_kernel
 
     return motion_kernel(21, length=17.0, shakiness=0.05, rng=SAMPLE_KERNEL_SEED)
 
 
 @functools.lru_cache(maxsize=1)
 def _blurred() -> np.ndarray:
-    from .training.blur import blur_image
+    from .synthesis.kernels import blur_image
 
     sharp = sharp_sample().astype(np.float32) / 255.0
     blurred = blur_image(sharp, sample_kernel(), channel_axis=-1)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from ..model.config import SRNConfig
-from .synth import MotionParams, ShakeParams
+from ..synthesis.params import MotionParams, ShakeParams
 
 _SHAKE = ShakeParams()
 _MOTION = MotionParams()
@@ -314,7 +314,7 @@ class TrainConfig:
         _MOTION.motion_fraction,
         "motion",
         "share of synthetic samples blurred by a moving camera and moving objects in linear "
-        "light with highlights, sensor noise, 8 bits and JPEG (napari_srn.training.motion) "
+        "light with highlights, sensor noise, 8 bits and JPEG (napari_srn.synthesis.motion) "
         "instead of one shake kernel; 0: kernels only",
         _SHARE,
     )

@@ -6,7 +6,7 @@ Three sources, one interface (a list of :class:`Item`):
   ``SEQ/<blur_dir>/*`` (``blur`` or ``blur_gamma``) with the same file names; your own pairs can
   use the same layout with a single ``SEQ`` (``data/blur``, ``data/sharp``);
 * **sharp** images (png, jpg, tif; 8 or 16 bit; gray or RGB) anywhere below ``data``, blurred on
-  the fly by :mod:`.synth`;
+  the fly by :mod:`napari_srn.synthesis`;
 * **zarr**: a group with arrays ``sharp`` and ``<blur_dir>`` of shape ``(N, H, W)`` or
   ``(N, H, W, C)``, or ``sharp`` alone (then blurred on the fly).
 
@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .._validate import IntensityRange, intensity_range
-from .synth import MotionParams, ShakeParams, augment, random_kernel, reflect_take, shake
+from ..inference.intensity import IntensityRange, intensity_range
+from ..synthesis.params import MotionParams, ShakeParams
+from ..synthesis.shake import random_kernel, reflect_take, shake
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -41,6 +42,7 @@ __all__ = [
     "StepBatches",
     "TrainSet",
     "ValSet",
+    "augment",
     "find_data",
     "loader_throughput",
     "make_loader",
@@ -392,6 +394,20 @@ def _to_tensor(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
+def augment(rng: np.random.Generator, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Apply one random element of the 8 flips/90-degree rotations to every ``(H, W, ...)``
+    array alike."""
+    k = int(rng.integers(4))
+    flip = bool(rng.integers(2))
+    out = []
+    for a in arrays:
+        a = np.rot90(a, k, axes=(0, 1))
+        if flip:
+            a = a[:, ::-1]
+        out.append(np.ascontiguousarray(a))
+    return tuple(out)
+
+
 class _Base(Dataset):
     def __init__(
         self,
@@ -478,9 +494,9 @@ class _Base(Dataset):
         height: int,
         width: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A realistic motion-blur pair (:mod:`.motion`) of the crop at ``top, left``, with
-        moving objects cut from other images of the set."""
-        from .motion import Scene, render  # torch's grid_sample: only where it is used
+        """A realistic motion-blur pair (:mod:`napari_srn.synthesis.motion`) of the crop at
+        ``top, left``, with moving objects cut from other images of the set."""
+        from ..synthesis.motion import Scene, render  # torch's grid_sample: only where used
 
         m = self.motion.margin
         region = reflect_take(raw, top - m, left - m, height + 2 * m, width + 2 * m)

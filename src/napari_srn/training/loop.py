@@ -50,6 +50,7 @@ from ..inference.precision import Precision, cpu_has_bf16
 from ..model.config import SRNConfig
 from ..model.srn import SRN, resize
 from ..model.weights import ModelCard, load_model, resolve_device, save_model
+from ..synthesis.params import MotionParams, ShakeParams
 from .checkpoint import (
     check_resume_config,
     load_checkpoint,
@@ -83,7 +84,6 @@ from .run_files import (
     replot,
     start_log,
 )
-from .synth import MotionParams, ShakeParams
 
 __all__ = [
     "CHECKPOINT",

@@ -1,8 +1,8 @@
-"""Synthetic camera shake for training on sharp images only (numpy and scipy, no torch).
+"""Synthetic camera shake: a blurred crop from a sharp one (numpy and scipy, no torch).
 
 A sharp crop is blurred the way GOPRO's blurred frames were made (Nah et al. 2017), with a
-random-trajectory kernel (:func:`napari_srn.training.blur.motion_kernel`, after Boracchi & Foi
-2012) standing in for the averaged video frames:
+random-trajectory kernel (:func:`.kernels.motion_kernel`, after Boracchi & Foi 2012) standing in
+for the averaged video frames:
 
 1. undo the display gamma (``gamma``, 2.2 by default), so the blur mixes light, not pixel values;
 2. optionally multiply saturated pixels by a gain, since a clipped highlight was brighter than
@@ -18,66 +18,15 @@ so a sample is a pure function of its seed.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from .blur import motion_kernel
+from .kernels import motion_kernel
+from .params import ShakeParams
 
-__all__ = ["MotionParams", "ShakeParams", "augment", "random_kernel", "reflect_take", "shake"]
+__all__ = ["SATURATED", "random_kernel", "reflect_take", "shake"]
 
 #: Stored values at or above this are treated as saturated by ``highlight_gain``.
 SATURATED = 0.98
-
-
-@dataclass(frozen=True)
-class ShakeParams:
-    """The synthetic camera shake's settings (the ``shake``-group fields of TrainConfig)."""
-
-    shake_size: tuple[int, int] = (9, 31)
-    shake_length: tuple[float, float] = (0.5, 1.0)
-    shakiness: tuple[float, float] = (0.0, 0.1)
-    no_blur_fraction: float = 0.0
-    gamma: float = 2.2
-    highlight_gain: tuple[float, float] = (1.0, 1.0)
-    clip: bool = True
-    noise: tuple[float, float] = (0.0, 0.01)
-
-    @classmethod
-    def from_config(cls, config: object) -> ShakeParams:
-        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
-
-    @property
-    def max_size(self) -> int:
-        """The largest kernel side that :func:`random_kernel` can return."""
-        lo, hi = self.shake_size
-        return hi if hi % 2 else hi - 1 if hi - 1 >= lo else lo
-
-
-@dataclass(frozen=True)
-class MotionParams:
-    """The realistic motion blur's settings (the ``motion``-group fields of TrainConfig);
-    rendered by :func:`napari_srn.training.motion.render`."""
-
-    motion_fraction: float = 0.0
-    motion_length: tuple[float, float] = (2.0, 64.0)
-    moving_objects: tuple[int, int] = (0, 3)
-    motion_highlight_gain: tuple[float, float] = (1.0, 3.0)
-    linear_light: tuple[float, float] = (0.0, 1.0)
-    shot_noise: tuple[float, float] = (0.0, 0.02)
-    read_noise: tuple[float, float] = (0.0, 0.004)
-    jpeg_fraction: float = 0.5
-    jpeg_quality: tuple[int, int] = (70, 95)
-
-    @classmethod
-    def from_config(cls, config: object) -> MotionParams:
-        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
-
-    @property
-    def margin(self) -> int:
-        """Pixels of context needed around a crop: the farthest a pixel's streak reaches."""
-        return math.ceil(self.motion_length[1]) + 2
 
 
 def random_kernel(rng: np.random.Generator, params: ShakeParams) -> np.ndarray:
@@ -141,17 +90,3 @@ def shake(
         if params.clip:
             blurred = np.clip(blurred, 0.0, 1.0)
     return np.ascontiguousarray(blurred, dtype=np.float32)
-
-
-def augment(rng: np.random.Generator, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Apply one random element of the 8 flips/90-degree rotations to every ``(H, W, ...)``
-    array alike."""
-    k = int(rng.integers(4))
-    flip = bool(rng.integers(2))
-    out = []
-    for a in arrays:
-        a = np.rot90(a, k, axes=(0, 1))
-        if flip:
-            a = a[:, ::-1]
-        out.append(np.ascontiguousarray(a))
-    return tuple(out)

@@ -1,7 +1,7 @@
 """Realistic motion blur: a moving camera and moving objects, exposed in linear light.
 
 Real blurred photographs are not one kernel convolved with the stored pixels (what
-:mod:`.synth` does). A camera integrates light while it turns, shifts and zooms, while people
+:mod:`.shake` does). A camera integrates light while it turns, shifts and zooms, while people
 and cars move on their own; the blur is then clipped where lights saturate the sensor, gets
 shot and read noise, the camera's tone curve and JPEG. This module renders that, for training
 on sharp photographs (after GoPro, Nah et al. 2017, and RSBlur, Rim et al. ECCV 2022):
@@ -9,7 +9,7 @@ on sharp photographs (after GoPro, Nah et al. 2017, and RSBlur, Rim et al. ECCV 
 1. The exposure is ``n`` sub-frames at times ``t`` in [-1/2, 1/2]. The camera's path is a
    rotation (roll, pitch and yaw, as the homography ``K R K^-1`` about the photo's centre with a
    random focal length), a zoom and a translation; pitch and yaw follow a Boracchi-Foi shake
-   path (:func:`.blur.random_trajectory`), the others smooth polynomials. The path is scaled
+   path (:func:`.kernels.random_trajectory`), the others smooth polynomials. The path is scaled
    so that the longest blur streak in the crop is ``motion_length`` pixels, and sub-frames are
    spaced at most one pixel apart, so the average is a continuous streak. Rotation about the
    photo's centre makes the blur differ across the frame.
@@ -41,8 +41,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .blur import random_trajectory
-from .synth import SATURATED, MotionParams
+from .kernels import random_trajectory
+from .params import MotionParams
+from .shake import SATURATED
 
 __all__ = ["Scene", "ToneCurve", "linear_to_srgb", "render", "srgb_to_linear"]
 
