@@ -47,7 +47,7 @@ def iter_deblur(
     image : array_like or path
         As for :func:`deblur`, held in memory (use :func:`deblur` for dask or zarr input); a
         path names an image file, read whole.
-    model, channel_axis, tile_size, overlap, device, in_range, precision
+    model, channel_axis, tile_size, overlap, device, in_range, precision : optional
         The settings, as for :func:`deblur` (documented on :class:`DeblurOptions`).
     options : DeblurOptions, optional
         All the settings in one object, instead of the keywords.

@@ -136,7 +136,18 @@ class DeblurOptions:
         check_precision(self.precision)
 
     def replace(self, **changes: Any) -> DeblurOptions:
-        """A copy with ``changes`` (checked again)."""
+        """A copy with some settings changed (and checked again).
+
+        Parameters
+        ----------
+        **changes
+            Settings by name, e.g. ``precision="float32"``.
+
+        Returns
+        -------
+        DeblurOptions
+            The new settings.
+        """
         return dataclasses.replace(self, **changes)
 
 

@@ -80,7 +80,7 @@ class NetFacts:
     @classmethod
     def of(cls, net: torch.nn.Module) -> NetFacts:
         config = getattr(net, "config", None)
-        scales = config.scales if isinstance(net, SRN) else None
+        scales = net.config.scales if isinstance(net, SRN) else None
         return cls(
             divisor=int(getattr(net, "divisor", 1)),
             halo=int(getattr(net, "halo", 0)),

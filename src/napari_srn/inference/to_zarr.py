@@ -92,14 +92,33 @@ def iter_deblur_to_zarr(
     batch_size: int | None = None,
 ) -> Generator[Progress, None, Path]:
     """Generator form of :func:`deblur_to_zarr`: yields :class:`Progress` (chunks done, of
-    all) after each batch of chunks and returns ``dest``. Stop iterating to cancel between
-    batches: the store stays resumable, and its lock is released when the generator is
-    closed.
+    all) after each batch of chunks and returns ``dest``. Stop iterating (``close()``) to
+    cancel between batches: the store stays resumable, and its lock is released.
 
     The input and settings are checked, and the work planned, before the generator is
     returned, so bad arguments raise at once; the store is opened (created, resumed or
-    refused) when iteration begins. Parameters as for :func:`deblur_to_zarr`, the settings
-    as one :class:`DeblurOptions` (default: all defaults).
+    refused) when iteration begins.
+
+    Parameters
+    ----------
+    source : ndarray, dask array, zarr array, or path to a zarr store
+        As for :func:`deblur_to_zarr`.
+    dest : path
+        As for :func:`deblur_to_zarr`.
+    options : DeblurOptions, optional
+        The settings (default: all defaults).
+    axes : str, optional
+        As for :func:`deblur_to_zarr`.
+    overwrite : bool
+        As for :func:`deblur_to_zarr`.
+    batch_size : int, optional
+        As for :func:`deblur_to_zarr`.
+
+    Returns
+    -------
+    generator of Progress
+        Yields ``Progress(done, total)`` in chunks; its return value is ``dest`` as a
+        :class:`pathlib.Path`.
     """
     opts = DeblurOptions() if options is None else options
     dest = Path(dest).expanduser()
@@ -158,12 +177,12 @@ def deblur_to_zarr(
     overlap: int | None = None,
     device: str | torch.device | None = None,
     in_range: tuple[float, float] | None = None,
+    precision: str = "auto",
     axes: str | None = None,
     overwrite: bool = False,
     progress: bool | Callable[[int, int], object] = False,
     cancel: Callable[[], bool] | None = None,
     batch_size: int | None = None,
-    precision: str = "auto",
     options: DeblurOptions | None = None,
 ) -> Path:
     """Deblur ``source`` into an OME-Zarr image at ``dest``, tile by tile, resumably.
@@ -178,7 +197,7 @@ def deblur_to_zarr(
         moves before the spatial ones, named in each array's ``dimension_names``) and zarr
         chunks equal to the tiles; ``1``, ``2``, ... are 2x2-mean downsamplings of it, down to
         about one tile, so that viewers show it zoomed out without reading everything.
-    model, channel_axis, tile_size, overlap, device, in_range, precision
+    model, channel_axis, tile_size, overlap, device, in_range, precision : optional
         The settings, as for :func:`napari_srn.deblur` (documented on
         :class:`~napari_srn.DeblurOptions`). ``device=None`` plans for CUDA if this machine
         has it, else the CPU, and ``precision="auto"`` is resolved there once: every dask
@@ -207,7 +226,7 @@ def deblur_to_zarr(
 
     See Also
     --------
-    iter_deblur_to_zarr : the same as a generator of progress steps.
+    iter_deblur_to_zarr : The same as a generator of progress steps.
     """
     opts = merge_options(
         options,
