@@ -96,6 +96,13 @@ def test_grey_alpha_png_keeps_its_alpha_and_deblurs_only_the_grey(tmp_path, iden
     np.testing.assert_array_equal(out[..., 1], alpha)  # transparency untouched
     expected = deblur(grey, model="default")
     np.testing.assert_array_equal(out[..., 0], expected)
+    # to an OME-Zarr too (it refused: "a 3-channel model cannot take 2 channels")
+    assert main(["deblur", str(src), str(tmp_path / "o.zarr"), "--no-progress"]) == 0
+    import zarr
+
+    stored = zarr.open_group(str(tmp_path / "o.zarr"), mode="r")["0"][:]  # c, y, x
+    np.testing.assert_array_equal(stored[1], alpha)
+    np.testing.assert_array_equal(stored[0], expected)
 
 
 def test_tiff_layout_and_axes_come_back_as_they_were(tmp_path, identity_file):

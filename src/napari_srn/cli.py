@@ -257,11 +257,15 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
 
 def _deblur_to_zarr(args: argparse.Namespace, src: _Input, out: Path) -> int:
     from .inference.to_zarr import deblur_to_zarr
+    from .inference.validate import GuessedAxis
 
+    axis = src.axis
+    if src.alpha and axis is not None and src.shape[axis] == 2:  # the file says gray+alpha
+        axis = GuessedAxis(axis % len(src.shape))  # which the library keeps as such
     deblur_to_zarr(
         src.image,
         out,
-        options=_options(args, channel_axis=src.axis),
+        options=_options(args, channel_axis=axis),
         axes=args.axes or _ngff_letters(src.file_axes, len(src.shape), src.axis),
         overwrite=args.overwrite,
         progress=not args.no_progress,
