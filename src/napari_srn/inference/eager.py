@@ -22,7 +22,7 @@ import torch
 
 from .._progress import Progress
 from ..model.srn import SRN, resize, resize_state
-from ..tiling import generic_tiles, iter_tiled, level_tiles, tile_step
+from ..tiling import generic_tiles, iter_tiled, level_tiles, padded_size, tile_step
 from .plan import NetFacts, Plan, layout
 from .precision import Precision
 
@@ -126,8 +126,9 @@ class Runner:
 
 
 def _pad_to(x: np.ndarray, divisor: int) -> np.ndarray:
+    """``x`` reflect-padded at the bottom and right to :func:`~napari_srn.tiling.padded_size`."""
     h, w = x.shape[-2:]
-    ph, pw = -h % divisor, -w % divisor
+    ph, pw = (n - m for n, m in zip(padded_size((h, w), divisor), (h, w), strict=True))
     if not (ph or pw):
         return x
     return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="reflect")

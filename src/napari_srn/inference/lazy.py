@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from ..model.srn import SRN
 from ..tiling import generic_chunks, level_chunks, window_pad
-from .plan import Plan, unlayout
+from .plan import NetFacts, Plan, unlayout
 from .precision import Precision
 
 __all__ = [
@@ -373,7 +373,7 @@ def _lazy_generic(
     halo: int,
     policy: Precision,
 ) -> da.Array:
-    divisor = int(getattr(net, "divisor", 1))
+    divisor = NetFacts.of(net).divisor
     lead = tuple((1,) * n for n in x.shape[:-3])
     cores = tuple(generic_chunks(n, tile, halo, divisor) for n in x.shape[-2:])
     src = x.rechunk((*lead, x.shape[-3], *cores))
@@ -416,7 +416,7 @@ def deblur_lazy(plan: Plan, sink: Sink | None = None) -> da.Array:
     p = plan
     model = task_model(plan)
     height, width = p.src.shape[-2:]
-    pad = [(0, 0)] * (p.src.ndim - 2) + [(0, -height % p.divisor), (0, -width % p.divisor)]
+    pad = [(0, 0)] * (p.src.ndim - 2) + [(0, p.padded[0] - height), (0, p.padded[1] - width)]
     parts = []
     for i, group in enumerate(p.groups):
         x = p.color[..., group, :, :].map_blocks(p.intensity.to_model, dtype=np.float32)
