@@ -14,12 +14,8 @@ import pytest
 import yaml
 
 from napari_srn.cli import main
-from napari_srn.training.config import (
-    FIELD_HELP,
-    TrainConfig,
-    config_from_file,
-    convert_value,
-)
+from napari_srn.training.config import FIELD_HELP, TrainConfig, config_from_file
+from napari_srn.training.config_types import convert_value
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -58,7 +58,8 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .config import CONFIG_FILE, MODEL_FIELDS, TrainConfig, dump_config
+from .config import CONFIG_FILE, MODEL_FIELDS, TrainConfig
+from .config_file import write_config
 from .data import (
     DataSource,
     TrainSet,
@@ -551,7 +552,7 @@ def _open_run(
     for path in stale:
         path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    dump_config(run.run_config, out / CONFIG_FILE)
+    write_config(run.run_config.to_dict(), out / CONFIG_FILE)
     keep = run.start if run.resumed else None
     start_log(out / TRAIN_LOG, TRAIN_COLUMNS, keep)
     start_log(out / VAL_LOG, VAL_COLUMNS, keep)
