@@ -37,6 +37,8 @@ from napari_srn._napari import _logic
 from napari_srn._napari.sample import SAMPLE_NAME
 from napari_srn._napari.widget import DeblurWidget
 from napari_srn.inference.eager import Runner
+from napari_srn.inference.precision import Precision
+from napari_srn.model import registry
 
 from .helpers import tiny_srn
 from .test_lazy import CountingSRN
@@ -205,9 +207,8 @@ def test_closing_the_viewer_mid_run_stops_the_job(qtbot, make_napari_viewer, rng
     qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
     calls = len(net.seen)
     qtbot.wait(200)
-    assert (
-        len(net.seen) == calls < Runner(net, torch.device("cpu"), 32, net.halo).n_tiles((256, 256))
-    )
+    tiles = Runner(net, Precision.reference(), 32, net.halo).n_tiles((256, 256))
+    assert len(net.seen) == calls < tiles
 
 
 def test_closing_the_dock_mid_run_stops_the_job_and_adds_nothing(qtbot, viewer_and_widget, rng):
@@ -615,7 +616,7 @@ def test_napari_stays_responsive_during_compute_now_and_lazy_stepping(tmp_path):
 def test_each_model_once_usable_devices_and_save_needs_a_folder(qtbot, viewer_and_widget, rng):
     viewer, widget = viewer_and_widget
     values = list(widget.model.choices)
-    default = _logic._registry()["default"]
+    default = registry.registry()["default"]
     assert values.count("default") == 1 and default not in values  # one entry per file
     assert widget.model.native.itemText(0) == f"{default} (default)"
     if "+cpu" in torch.__version__:

@@ -399,7 +399,7 @@ def test_a_tile_the_model_cannot_take_is_flagged_in_the_plan_in_the_widgets_word
 
 
 def test_the_librarys_tile_message_reads_in_the_widgets_words():
-    from napari_srn._validate import check_tile_size
+    from napari_srn.inference.plan import check_tile_size
 
     with pytest.raises(ValueError) as err:
         check_tile_size(100, 16)

@@ -1,0 +1,221 @@
+"""What a run does for one layer with given settings, and the widget's line that says it.
+
+Decisions (documented in ``docs/napari.md``):
+
+* **Mode** ``auto`` deblurs a single in-memory image now (in a worker thread, with progress and
+  Cancel) and everything else lazily: stacks (any leading T/Z axes), dask- or zarr-backed
+  layers and multiscale layers get a dask-backed result whose frames are deblurred when viewed.
+* **Multiscale** layers: lazily, each level is deblurred at its own resolution with one shared
+  intensity range (the full-resolution level, seen when zoomed in, is exactly ``deblur`` of
+  level 0; coarser levels are an overview). Compute now and Save to OME-Zarr use the
+  full-resolution level only.
+* **Intensity range** of lazy (and saved) input: uint8 maps 0..255 and an in-memory array its
+  own min..max, as in ``deblur``. For other dtypes backed by dask or zarr (or multiscale), the
+  job samples :data:`~.settings.SAMPLE_FRAMES` frames spread over the data under ``auto``
+  (a min/max pass would read the whole stack); ``contrast limits`` uses the layer's (float
+  limits inside [0, 1] use 0..1), ``data type range`` the dtype's full range.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .layers import LayerInfo, check_axes, check_layer, guess_axes
+from .models import check_tile
+from .settings import DEVICES, INTENSITY, MODES, SAMPLE_FRAMES, WEIGHTS_FILE, Settings
+
+__all__ = ["Plan", "deblur_kwargs", "decide", "describe", "make_plan", "zarr_axes"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do for one layer with given settings."""
+
+    lazy: bool
+    channel_axis: int | None
+    in_range: tuple[float, float] | None
+    levels: str  # "single", "full resolution" (of a multiscale layer) or "each level"
+    save_to: str | None
+    summary: str  # shown in the widget
+    axes: str = ""  # the layer's axes (T, Z, C, Y, X), as checked
+    channels_first: int | None = None  # a C axis whose channels are deblurred as grey frames
+    sample_range: bool = False  # in_range is found by the job, from SAMPLE_FRAMES frames
+    frames: int = 1  # 2-D frames deblurred (channels deblurred as gray images count)
+
+
+def _lazy_in_range(info: LayerInfo, intensity: str = "auto") -> tuple[float, float] | str | None:
+    """The intensity range for lazy or saved work: a pair, None (deblur's own rule) or
+    ``"sample"`` (the job samples frames)."""
+    if intensity == "data type range":
+        if info.dtype.kind in "ui":
+            limits = np.iinfo(info.dtype)
+            return (float(limits.min), float(limits.max))
+        return (0.0, 1.0)
+    if intensity == "auto":
+        if info.dtype == np.uint8 or (info.backing == "numpy" and not info.multiscale):
+            return None  # deblur's own rule: 0..255, or the in-memory array's min..max
+        return "sample"
+    low, high = info.contrast_limits
+    if info.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return (0.0, 1.0)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{info.name!r} has non-finite contrast limits {info.contrast_limits}")
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def make_plan(
+    info: LayerInfo,
+    settings: Settings,
+    save_to: str | os.PathLike | None = None,
+    axes: str | None = None,
+    tile_step: int | None = None,
+) -> Plan:
+    """Decide what a run does (:func:`decide`), and say it (:func:`describe`); a tile that is
+    not a multiple of ``tile_step`` (the model's, :func:`tile_step`) is refused first."""
+    check_tile(settings.tile_size, tile_step)
+    plan = decide(info, settings, save_to, axes)
+    return replace(plan, summary=describe(info, settings, plan))
+
+
+def decide(
+    info: LayerInfo,
+    settings: Settings,
+    save_to: str | os.PathLike | None = None,
+    axes: str | None = None,
+) -> Plan:
+    """Compute-now or lazy, the channel axis, the levels and the intensity range (see the module
+    doc); ``axes`` (default: :func:`guess_axes`) names the layer's dimensions. The summary is
+    left empty: :func:`describe` writes it."""
+    check_layer(info)
+    axes = guess_axes(info) if axes is None else str(axes).strip().upper()
+    channel_axis, channels_first = check_axes(axes, info)
+    frames = math.prod(n for a, n in zip(axes, info.shape, strict=True) if a not in "YXC")
+    if channels_first is not None:
+        frames *= info.shape[channels_first]
+    if settings.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
+    if settings.mode == "auto":
+        lazy = info.multiscale or info.backing != "numpy" or frames > 1
+    else:
+        lazy = settings.mode == "lazy"
+    save = str(save_to) if save_to not in (None, "") else None
+    if save is not None and not save.rstrip("/\\").endswith(".zarr"):
+        raise ValueError(f"the OME-Zarr output must be a folder name ending in .zarr, got {save!r}")
+    if settings.intensity not in INTENSITY:
+        raise ValueError(f"intensity must be one of {INTENSITY}, got {settings.intensity!r}")
+    # compute now on in-memory data with "auto" uses deblur's own rule (the exact min..max)
+    explicit = lazy or save or settings.intensity != "auto"
+    in_range = _lazy_in_range(info, settings.intensity) if explicit else None
+    sample = in_range == "sample"
+    if info.multiscale:
+        levels = "each level" if lazy and not save else "full resolution"
+    else:
+        levels = "single"
+    return Plan(
+        lazy=lazy,
+        channel_axis=channel_axis,
+        in_range=None if sample else in_range,  # type: ignore[arg-type]
+        levels=levels,
+        save_to=save,
+        summary="",
+        axes=axes,
+        channels_first=channels_first,
+        sample_range=sample,
+        frames=frames,
+    )
+
+
+def describe(info: LayerInfo, settings: Settings, plan: Plan) -> str:
+    """The widget's summary line for ``plan``: what the layer is and what a run will do."""
+    if plan.channel_axis is not None:
+        layout = "RGB" if info.shape[-1] == 3 else "RGBA"
+    else:
+        layout = "gray"
+    shape = "x".join(str(n) for n in info.shape)
+    what = f"{layout} {info.dtype} {shape} ({plan.axes})"
+    if plan.frames > 1:
+        what += f" ({plan.frames} frames)"
+    if plan.channels_first is not None:
+        what += f", {info.shape[plan.channels_first]} channels each deblurred as a gray image"
+    if info.multiscale:
+        what += f", multiscale ({info.n_levels} levels)"
+    if info.backing in ("dask", "zarr"):
+        what += f", {info.backing}-backed"
+    lines = [what + "."]
+    if plan.save_to:
+        lines.append(
+            f"Writes {plan.save_to} (OME-Zarr, full resolution, resumable) with progress and "
+            "Cancel, then shows it from disk."
+        )
+    elif plan.lazy:
+        lines.append("Lazy: adds a result layer at once; a frame is deblurred when you view it.")
+        if plan.levels == "each level":
+            lines.append(
+                "Multiscale: each level is deblurred at its own resolution (zoomed in you see "
+                "the full-resolution result; coarser levels are an overview)."
+            )
+    else:
+        lines.append("Compute now: in the background, with progress and Cancel.")
+        if info.multiscale:
+            lines.append("Multiscale: the full-resolution level only.")
+    source = {
+        "contrast limits": "the layer's contrast limits",
+        "data type range": f"the full {info.dtype} range",
+    }.get(settings.intensity, "the layer's contrast limits")
+    if plan.sample_range:
+        lines.append(
+            f"Intensities: the min..max of {SAMPLE_FRAMES} frames spread over the data (found "
+            "when you run, recorded in the result's metadata) map to the model's 0..1; values "
+            "beyond them are clipped. Choose 'contrast limits' to give your own."
+        )
+    elif plan.in_range is not None:
+        low, high = plan.in_range
+        lines.append(
+            f"Intensities {_fmt(low)}..{_fmt(high)} map to the model's 0..1 "
+            f"({source}; brighter or darker values are clipped)."
+            if plan.in_range != (0.0, 1.0)
+            else "Intensities 0..1 are used as they are."
+        )
+    return " ".join(lines)
+
+
+def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
+    """Keyword arguments for ``napari_srn.deblur`` / ``iter_deblur`` / ``deblur_to_zarr``."""
+    if settings.model == WEIGHTS_FILE:
+        if not settings.weights or settings.weights == ".":
+            raise ValueError("choose a weights file (.safetensors), or a bundled model")
+        model: str = str(Path(settings.weights).expanduser())
+    else:
+        model = settings.model
+    if settings.device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {settings.device!r}")
+    return {
+        "model": model,
+        "device": None if settings.device == "auto" else settings.device,
+        "tile_size": settings.tile_size or None,
+        "precision": settings.precision,
+        "channel_axis": plan.channel_axis,
+        "in_range": plan.in_range,
+    }
+
+
+def zarr_axes(plan: Plan) -> str:
+    """NGFF axis names for saving ``plan``'s layer (C first when its channels go as frames)."""
+    axes = plan.axes.lower()
+    if "q" in axes:
+        raise ValueError(
+            f"to save to OME-Zarr, name every axis in 'axes' (T, Z, C, Y, X), not {plan.axes!r}"
+        )
+    if plan.channels_first is not None:
+        axes = "c" + axes.replace("c", "")
+    return axes
