@@ -17,7 +17,7 @@ import time
 import torch
 
 from napari_srn import SRN, SRNConfig
-from napari_srn.training.loop import multiscale_loss
+from napari_srn.training.metrics import multiscale_loss
 
 
 def time_step(

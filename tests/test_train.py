@@ -21,7 +21,9 @@ from skimage import data as skdata
 from napari_srn import ModelCard, TrainConfig, deblur, load_model, save_model, train
 from napari_srn.cli import main
 from napari_srn.training.config import config_from_file
-from napari_srn.training.loop import PolyDecay, multiscale_loss, read_log
+from napari_srn.training.metrics import multiscale_loss
+from napari_srn.training.run_files import read_log
+from napari_srn.training.session import PolyDecay
 
 from .helpers import tiny_srn
 
@@ -319,16 +321,23 @@ def test_export_checkpoint_gives_a_loadable_interim_model(tmp_path, photos):
 
 
 def test_cpu_precision_policy():
-    from napari_srn.training.loop import amp_policy, cpu_has_bf16
+    from napari_srn.inference.precision import cpu_has_bf16
+    from napari_srn.training.precision import training_precision
+
+    def policy(amp, amp_dtype, device):  # (autocast?, dtype, channels-last?)
+        p = training_precision(amp, amp_dtype, device)
+        assert p.device == device
+        return p.dtype != torch.float32, p.dtype, p.channels_last
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert amp_policy(False, "bfloat16", cpu) == (False, torch.float32)
-    assert amp_policy(False, "float16", cuda) == (False, torch.float32)
-    assert amp_policy(True, "float16", cuda) == (True, torch.float16)
-    expected = (True, torch.bfloat16) if cpu_has_bf16() else (False, torch.float32)
-    assert amp_policy(True, "bfloat16", cpu) == expected
-    assert amp_policy(True, "float16", cpu) == expected  # float16 is CUDA only
-    assert amp_policy(True, "bfloat16", torch.device("mps")) == (False, torch.float32)
+    assert policy(False, "bfloat16", cpu) == (False, torch.float32, True)
+    assert policy(False, "float16", cuda) == (False, torch.float32, False)
+    assert policy(True, "float16", cuda) == (True, torch.float16, False)
+    assert policy(True, "bfloat16", cuda) == (True, torch.bfloat16, False)
+    expected = (True, torch.bfloat16, True) if cpu_has_bf16() else (False, torch.float32, True)
+    assert policy(True, "bfloat16", cpu) == expected
+    assert policy(True, "float16", cpu) == expected  # float16 is CUDA only
+    assert policy(True, "bfloat16", torch.device("mps")) == (False, torch.float32, False)
 
 
 @pytest.mark.parametrize("amp", [False, True])
