@@ -1,8 +1,8 @@
 """The Deblur (SRN) widget's decisions and jobs, tested without napari or Qt.
 
-``napari_srn._napari._logic`` (layers -> plan, settings, model card) and ``._jobs`` (what runs in
-napari's worker threads) import neither napari nor Qt; the widget itself is tested in a real
-viewer in test_widget.py.
+``napari_srn._napari._logic`` (layers -> run choice, settings, model card) and ``._jobs``
+(what runs in napari's worker threads) import neither napari nor Qt; the widget itself is
+tested in a real viewer in test_widget.py.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def test_labels_and_points_layers_are_refused(layer, kind):
     with pytest.raises(ValueError, match=rf"a {kind} layer; Deblur \(SRN\) works on Image layers"):
         _logic.check_layer(info)
     with pytest.raises(ValueError, match="Image layers"):
-        _logic.make_plan(info, Settings())
+        _logic.choose_run(info, Settings())
 
 
 def test_bool_image_is_refused():
@@ -96,7 +96,7 @@ def test_bool_image_is_refused():
         _logic.check_layer(info_of(np.zeros((8, 8), bool)))
 
 
-# --------------------------------------------------------------------------- plan
+# --------------------------------------------------------------------------- run choice
 
 U8, U16, F32 = np.uint8, np.uint16, np.float32
 
@@ -116,11 +116,16 @@ U8, U16, F32 = np.uint8, np.uint16, np.float32
         (np.zeros((32, 32), F32), False, "lazy", True, None),
     ],
 )
-def test_plan_mode_and_channel_axis(data, rgb, mode, lazy, cax):
-    plan = _logic.make_plan(info_of(data, rgb=rgb), Settings(mode=mode))
-    assert (plan.lazy, plan.channel_axis, plan.levels, plan.save_to) == (lazy, cax, "single", None)
-    assert ("Lazy" in plan.summary) is lazy
-    assert ("Compute now" in plan.summary) is not lazy
+def test_run_choice_mode_and_channel_axis(data, rgb, mode, lazy, cax):
+    choice = _logic.choose_run(info_of(data, rgb=rgb), Settings(mode=mode))
+    assert (choice.lazy, choice.channel_axis, choice.levels, choice.save_to) == (
+        lazy,
+        cax,
+        "single",
+        None,
+    )
+    assert ("Lazy" in choice.summary) is lazy
+    assert ("Compute now" in choice.summary) is not lazy
 
 
 @pytest.mark.parametrize(
@@ -141,44 +146,44 @@ def test_plan_mode_and_channel_axis(data, rgb, mode, lazy, cax):
 )
 def test_lazy_intensity_range(data, limits, mode, expected):
     settings = Settings(mode=mode, intensity="auto" if expected is None else "contrast limits")
-    plan = _logic.make_plan(info_of(data, contrast_limits=limits), settings)
-    assert plan.in_range == expected
+    choice = _logic.choose_run(info_of(data, contrast_limits=limits), settings)
+    assert choice.in_range == expected
     if expected not in (None, (0.0, 1.0)):
-        assert "contrast limits" in plan.summary
+        assert "contrast limits" in choice.summary
 
 
-def test_multiscale_plan_lazy_each_level_else_full_resolution():
+def test_multiscale_run_lazy_each_level_else_full_resolution():
     pyramid = [da.zeros((64, 64), dtype=U16), da.zeros((32, 32), dtype=U16)]
     info = info_of(pyramid, multiscale=True, contrast_limits=(0, 500))
-    lazy = _logic.make_plan(info, Settings(intensity="contrast limits"))
+    lazy = _logic.choose_run(info, Settings(intensity="contrast limits"))
     assert (lazy.lazy, lazy.levels, lazy.in_range) == (True, "each level", (0.0, 500.0))
     assert "each level is deblurred at its own resolution" in lazy.summary
-    now = _logic.make_plan(info, Settings(mode="compute now"))
+    now = _logic.choose_run(info, Settings(mode="compute now"))
     assert (now.lazy, now.levels) == (False, "full resolution")
     assert "full-resolution level only" in now.summary
-    saved = _logic.make_plan(info, Settings(), save_to="out.zarr")
+    saved = _logic.choose_run(info, Settings(), save_to="out.zarr")
     assert (saved.levels, saved.save_to) == ("full resolution", "out.zarr")
     # a multiscale in-memory pyramid still uses the contrast limits (one range for all levels)
     numpy_pyramid = [np.zeros((64, 64), U16), np.zeros((32, 32), U16)]
-    plan = _logic.make_plan(
+    choice = _logic.choose_run(
         info_of(numpy_pyramid, multiscale=True, contrast_limits=(0, 9)),
         Settings(intensity="contrast limits"),
     )
-    assert plan.in_range == (0.0, 9.0)
+    assert choice.in_range == (0.0, 9.0)
 
 
 def test_save_path_must_be_a_zarr_folder():
     info = info_of(np.zeros((32, 32), U8))
     with pytest.raises(ValueError, match=r"ending in \.zarr, got 'out\.tif'"):
-        _logic.make_plan(info, Settings(), save_to="out.tif")
-    plan = _logic.make_plan(info, Settings(), save_to="out.zarr")
-    assert plan.save_to == "out.zarr" and "Writes out.zarr" in plan.summary
-    assert _logic.make_plan(info, Settings(), save_to="").save_to is None
+        _logic.choose_run(info, Settings(), save_to="out.tif")
+    choice = _logic.choose_run(info, Settings(), save_to="out.zarr")
+    assert choice.save_to == "out.zarr" and "Writes out.zarr" in choice.summary
+    assert _logic.choose_run(info, Settings(), save_to="").save_to is None
 
 
 def test_deblur_kwargs():
-    plan = _logic.make_plan(info_of(np.zeros((32, 32, 3), U8), rgb=True), Settings())
-    assert _logic.deblur_kwargs(Settings(), plan) == {
+    choice = _logic.choose_run(info_of(np.zeros((32, 32, 3), U8), rgb=True), Settings())
+    assert _logic.deblur_kwargs(Settings(), choice) == {
         "model": "default",
         "device": None,
         "tile_size": None,
@@ -193,11 +198,11 @@ def test_deblur_kwargs():
         tile_size=64,
         precision="float32",
     )
-    kwargs = _logic.deblur_kwargs(custom, plan)
+    kwargs = _logic.deblur_kwargs(custom, choice)
     assert kwargs["model"].endswith("m.safetensors") and not kwargs["model"].startswith("~")
     assert (kwargs["device"], kwargs["tile_size"], kwargs["precision"]) == ("cpu", 64, "float32")
     with pytest.raises(ValueError, match="choose a weights file"):
-        _logic.deblur_kwargs(Settings(model=_logic.WEIGHTS_FILE), plan)
+        _logic.deblur_kwargs(Settings(model=_logic.WEIGHTS_FILE), choice)
 
 
 def test_precision_choices_are_the_librarys():
@@ -250,11 +255,11 @@ def test_the_axes_field_is_checked_in_the_widgets_words(shape, axes, result):
 
 def test_two_channels_are_frames_never_reshaped_and_saved_with_c_first():
     info = info_of(np.zeros((128, 128, 2), np.uint16))
-    plan = _logic.make_plan(info, Settings(mode="auto"), axes="YXC")
-    assert plan.lazy and plan.channel_axis is None and plan.channels_first == 2
-    assert "2 channels each deblurred as a gray image" in plan.summary
-    assert "(2 frames)" in plan.summary
-    assert _logic.zarr_axes(plan) == "cyx"
+    choice = _logic.choose_run(info, Settings(mode="auto"), axes="YXC")
+    assert choice.lazy and choice.channel_axis is None and choice.channels_first == 2
+    assert "2 channels each deblurred as a gray image" in choice.summary
+    assert "(2 frames)" in choice.summary
+    assert _logic.zarr_axes(choice) == "cyx"
     moved = _logic.move_axis(np.zeros((128, 128, 2)), 2, 0)
     assert moved.shape == (2, 128, 128)
 
@@ -270,8 +275,8 @@ def test_result_layer_kwargs_copy_transform_and_record_the_model():
         colormap="magma",
         blending="additive",
     )
-    plan = _logic.make_plan(_logic.layer_info(src), Settings())
-    kwargs = _logic.result_layer_kwargs(src, {"model": "tiny", "provisional": False}, plan)
+    choice = _logic.choose_run(_logic.layer_info(src), Settings())
+    kwargs = _logic.result_layer_kwargs(src, {"model": "tiny", "provisional": False}, choice)
     assert kwargs["name"] == "cells (deblurred)"
     np.testing.assert_array_equal(kwargs["scale"], [2.0, 0.5, 0.5])
     np.testing.assert_array_equal(kwargs["translate"], [1.0, 10.0, 20.0])
@@ -295,7 +300,7 @@ def test_result_layer_kwargs_copy_transform_and_record_the_model():
     assert "cache" not in kwargs  # lazy results have unique task names: napari's cache is safe
     rgb = image(np.zeros((16, 16, 3), U8), rgb=True, colormap="gray")
     rgb_kwargs = _logic.result_layer_kwargs(
-        rgb, {}, _logic.make_plan(_logic.layer_info(rgb), Settings())
+        rgb, {}, _logic.choose_run(_logic.layer_info(rgb), Settings())
     )
     assert "colormap" not in rgb_kwargs and rgb_kwargs["rgb"] is True
     assert "cache" not in rgb_kwargs  # computed now: an ordinary array
@@ -362,8 +367,8 @@ def test_the_mode_is_not_remembered_so_a_single_image_is_computed_now():
     _logic.settings_path().write_text(json.dumps({"device": "cpu", "mode": "lazy"}))
     restored = _logic.load_settings()
     assert restored == Settings(device="cpu") and restored.mode == "auto"
-    plan = _logic.make_plan(info_of(np.zeros((1024, 1024), np.float32)), restored)
-    assert not plan.lazy and "Compute now" in plan.summary
+    choice = _logic.choose_run(info_of(np.zeros((1024, 1024), np.float32)), restored)
+    assert not choice.lazy and "Compute now" in choice.summary
 
 
 @pytest.mark.parametrize(
@@ -390,10 +395,10 @@ def test_a_tile_the_model_cannot_take_is_flagged_in_the_plan_in_the_widgets_word
     step = _logic.tile_step("default")
     assert step == 16  # the bundled model's divisor, read from its header without torch
     with pytest.raises(ValueError, match=f"tile {tile} .*multiple of 16.*{hint}") as err:
-        _logic.make_plan(info, Settings(tile_size=tile), tile_step=step)
+        _logic.choose_run(info, Settings(tile_size=tile), tile_step=step)
     assert "0 (automatic)" in str(err.value)
     for fine in (0, 16, 96, 112):
-        _logic.make_plan(info, Settings(tile_size=fine), tile_step=step)
+        _logic.choose_run(info, Settings(tile_size=fine), tile_step=step)
     assert _logic.tile_step(tiny_srn(scales=2)) == 8  # a loaded network: its own divisor
     assert _logic.tile_step("missing.safetensors") is None  # unknown: the run says
 
@@ -556,7 +561,7 @@ def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
     np.testing.assert_allclose(frame, deblur(stack[2], model=net, in_range=(0.0, 1.0)), atol=1e-6)
 
 
-def test_lazy_job_with_a_gray_model_on_colour_deblurs_each_channel(rng):
+def test_lazy_job_with_a_gray_model_on_color_deblurs_each_channel(rng):
     rgb = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
     gray = tiny_srn(1, seed=3)
     kwargs = {"model": gray, "device": None, "tile_size": None, "in_range": None}
@@ -625,10 +630,10 @@ def test_zarr_job_cancel_leaves_a_resumable_store(tmp_path, rng):
 
 def test_lazy_stacks_sample_their_range_over_frames_by_default():
     info = info_of(da.zeros((20, 8, 8), dtype=U16), contrast_limits=(100, 200))
-    plan = _logic.make_plan(info, Settings())
-    assert plan.sample_range and plan.in_range is None
-    assert f"min..max of {_logic.SAMPLE_FRAMES} frames spread over the data" in plan.summary
-    full = _logic.make_plan(info, Settings(intensity="data type range"))
+    choice = _logic.choose_run(info, Settings())
+    assert choice.sample_range and choice.in_range is None
+    assert f"min..max of {_logic.SAMPLE_FRAMES} frames spread over the data" in choice.summary
+    full = _logic.choose_run(info, Settings(intensity="data type range"))
     assert full.in_range == (0.0, 65535.0) and "full uint16 range" in full.summary
     # a stack that brightens over time: the sampled range covers its last frames too
     stack = np.stack([np.full((8, 8), 100 * t, U16) for t in range(20)])

@@ -339,14 +339,14 @@ class DeblurWidget(Container):
             self.run_button.enabled = False
             return
         try:
-            plan = _logic.make_plan(
+            choice = _logic.choose_run(
                 _logic.layer_info(layer), s, self._save_target(), self.axes.value, self._step(s)
             )
         except ValueError as err:
             self.plan.value = _logic.gui_words(str(err))
             self.run_button.enabled = False  # the line says what to change
         else:
-            self.plan.value = plan.summary
+            self.plan.value = choice.summary
 
     # ------------------------------------------------------------------ running
 
@@ -371,12 +371,12 @@ class DeblurWidget(Container):
         settings = self.settings()
         try:
             info = _logic.layer_info(layer)
-            plan = _logic.make_plan(
+            choice = _logic.choose_run(
                 info, settings, self._save_target(), self.axes.value, self._step(settings)
             )
-            kwargs = _logic.deblur_kwargs(settings, plan)
-            if plan.save_to:
-                axes = _logic.zarr_axes(plan)
+            kwargs = _logic.deblur_kwargs(settings, choice)
+            if choice.save_to:
+                axes = _logic.zarr_axes(choice)
         except (ValueError, TypeError) as err:
             show_error(f"Deblur (SRN): {_logic.gui_words(str(err))}")
             return
@@ -388,22 +388,22 @@ class DeblurWidget(Container):
             kwargs["model"] = self.model_object
 
         levels = list(layer.data) if info.multiscale else [layer.data]
-        if plan.channels_first is not None:  # each channel a gray frame: C goes first
-            levels = [_logic.move_axis(level, plan.channels_first, 0) for level in levels]
-        colour = plan.channel_axis is not None
+        if choice.channels_first is not None:  # each channel a gray frame: C goes first
+            levels = [_logic.move_axis(level, choice.channels_first, 0) for level in levels]
+        color = choice.channel_axis is not None
         self._cancel = threading.Event()
-        if plan.save_to:
+        if choice.save_to:
             worker = create_worker(
-                _jobs.zarr_job, levels[0], plan.save_to, self._cancel,
-                axes=axes, rgb=colour, overwrite=bool(self.overwrite.value),
-                sample_range=plan.sample_range, **kwargs,
+                _jobs.zarr_job, levels[0], choice.save_to, self._cancel,
+                axes=axes, rgb=color, overwrite=bool(self.overwrite.value),
+                sample_range=choice.sample_range, **kwargs,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
-        elif plan.lazy:
+        elif choice.lazy:
             worker = create_worker(
-                _jobs.lazy_job, levels if plan.levels == "each level" else levels[:1],
-                rgb=colour, sample_range=plan.sample_range, **kwargs,
+                _jobs.lazy_job, levels if choice.levels == "each level" else levels[:1],
+                rgb=color, sample_range=choice.sample_range, **kwargs,
                 _progress={"desc": f"Preparing lazy deblur of {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
@@ -413,8 +413,8 @@ class DeblurWidget(Container):
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
-        self.worker, self._saving = worker, plan.save_to
-        result_kwargs = {"layer": layer, "plan": plan}
+        self.worker, self._saving = worker, choice.save_to
+        result_kwargs = {"layer": layer, "choice": choice}
         if hasattr(worker, "yielded"):
             worker.yielded.connect(self._on_progress)
             worker.aborted.connect(self._on_aborted)
@@ -484,25 +484,25 @@ class DeblurWidget(Container):
         if not self._lazy_results:
             self._status_timer.stop()
 
-    def _on_returned(self, outcome: _jobs.Outcome, *, layer: Any, plan: _logic.Plan) -> None:
+    def _on_returned(self, outcome: _jobs.Outcome, *, layer: Any, choice: _logic.RunChoice) -> None:
         if self._closed:
             return
         if self._cancel.is_set():  # cancelled after the last tile: still add nothing
             self._on_aborted()
             return
-        kwargs = _logic.result_layer_kwargs(layer, outcome.model, plan)
+        kwargs = _logic.result_layer_kwargs(layer, outcome.model, choice)
         data = outcome.data
-        if plan.channels_first is not None:  # C back where the layer has it
-            move = lambda a: _logic.move_axis(a, 0, plan.channels_first)  # noqa: E731
+        if choice.channels_first is not None:  # C back where the layer has it
+            move = lambda a: _logic.move_axis(a, 0, choice.channels_first)  # noqa: E731
             data = [move(a) for a in data] if isinstance(data, list) else move(data)
         if isinstance(data, list):
             data = data if kwargs["multiscale"] else data[0]
-        trailing_c = plan.channel_axis is not None or (
-            plan.channels_first is not None and plan.axes.endswith("C")
+        trailing_c = choice.channel_axis is not None or (
+            choice.channels_first is not None and choice.axes.endswith("C")
         )
         background: list[BackgroundFrames] = []
         relay = None
-        if plan.lazy and not plan.save_to:  # frames computed off the main thread, when viewed
+        if choice.lazy and not choice.save_to:  # frames computed off the main thread, when viewed
             relay = _Relay(lambda frame: None, lambda frame, err: None)
             levels = data if isinstance(data, list) else [data]
             background = [

@@ -34,7 +34,7 @@ from .models import (
     usable_devices,
 )
 from .result import result_layer_kwargs
-from .run import Plan, deblur_kwargs, decide, describe, make_plan, zarr_axes
+from .run import RunChoice, choose_run, deblur_kwargs, decide, describe, zarr_axes
 from .settings import (
     DEVICES,
     INTENSITY,
@@ -62,12 +62,13 @@ __all__ = [
     "SETTINGS_ENV",
     "WEIGHTS_FILE",
     "LayerInfo",
-    "Plan",
+    "RunChoice",
     "Settings",
     "bundled_models",
     "check_axes",
     "check_layer",
     "check_tile",
+    "choose_run",
     "computing_line",
     "deblur_kwargs",
     "decide",
@@ -77,7 +78,6 @@ __all__ = [
     "gui_words",
     "layer_info",
     "load_settings",
-    "make_plan",
     "model_choices",
     "move_axis",
     "quality_line",

@@ -13,12 +13,14 @@ from typing import Any
 import numpy as np
 
 from .layers import layer_info
-from .run import Plan
+from .run import RunChoice
 
 __all__ = ["result_layer_kwargs"]
 
 
-def result_layer_kwargs(layer: Any, model_meta: dict[str, Any], plan: Plan) -> dict[str, Any]:
+def result_layer_kwargs(
+    layer: Any, model_meta: dict[str, Any], choice: RunChoice
+) -> dict[str, Any]:
     """``viewer.add_image`` keyword arguments for the result of deblurring ``layer``.
 
     Named after the source (``"<name> (deblurred)"``), with its transform (scale, translate,
@@ -32,17 +34,17 @@ def result_layer_kwargs(layer: Any, model_meta: dict[str, Any], plan: Plan) -> d
     meta["napari_srn"] = {
         **model_meta,
         "source_layer": info.name,
-        "mode": "lazy" if plan.lazy else "compute now",
-        "levels": plan.levels,
-        # a range the job sampled comes with the model's record; a planned one from the plan
+        "mode": "lazy" if choice.lazy else "compute now",
+        "levels": choice.levels,
+        # a range the job sampled comes with the model's record; a planned one from the choice
         "in_range": model_meta.get("in_range")
-        or (None if plan.in_range is None else list(plan.in_range)),
-        "saved_to": plan.save_to,
+        or (None if choice.in_range is None else list(choice.in_range)),
+        "saved_to": choice.save_to,
     }
     kwargs: dict[str, Any] = {
         "name": f"{info.name} (deblurred)",
         "rgb": info.rgb,
-        "multiscale": plan.levels == "each level",
+        "multiscale": choice.levels == "each level",
         "contrast_limits": list(info.contrast_limits),
         "metadata": meta,
     }

@@ -30,12 +30,13 @@ from .layers import LayerInfo, check_axes, check_layer, guess_axes
 from .models import check_tile
 from .settings import DEVICES, INTENSITY, MODES, SAMPLE_FRAMES, WEIGHTS_FILE, Settings
 
-__all__ = ["Plan", "deblur_kwargs", "decide", "describe", "make_plan", "zarr_axes"]
+__all__ = ["RunChoice", "choose_run", "deblur_kwargs", "decide", "describe", "zarr_axes"]
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What a run will do for one layer with given settings."""
+class RunChoice:
+    """What a run will do for one layer with given settings: the widget's choice, from which
+    the library then makes its own plan of the work (:class:`napari_srn.inference.plan.Plan`)."""
 
     lazy: bool
     channel_axis: int | None
@@ -44,7 +45,7 @@ class Plan:
     save_to: str | None
     summary: str  # shown in the widget
     axes: str = ""  # the layer's axes (T, Z, C, Y, X), as checked
-    channels_first: int | None = None  # a C axis whose channels are deblurred as grey frames
+    channels_first: int | None = None  # a C axis whose channels are deblurred as gray frames
     sample_range: bool = False  # in_range is found by the job, from SAMPLE_FRAMES frames
     frames: int = 1  # 2-D frames deblurred (channels deblurred as gray images count)
 
@@ -73,18 +74,18 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
-def make_plan(
+def choose_run(
     info: LayerInfo,
     settings: Settings,
     save_to: str | os.PathLike | None = None,
     axes: str | None = None,
     tile_step: int | None = None,
-) -> Plan:
+) -> RunChoice:
     """Decide what a run does (:func:`decide`), and say it (:func:`describe`); a tile that is
     not a multiple of ``tile_step`` (the model's, :func:`tile_step`) is refused first."""
     check_tile(settings.tile_size, tile_step)
-    plan = decide(info, settings, save_to, axes)
-    return replace(plan, summary=describe(info, settings, plan))
+    choice = decide(info, settings, save_to, axes)
+    return replace(choice, summary=describe(info, settings, choice))
 
 
 def decide(
@@ -92,7 +93,7 @@ def decide(
     settings: Settings,
     save_to: str | os.PathLike | None = None,
     axes: str | None = None,
-) -> Plan:
+) -> RunChoice:
     """Compute-now or lazy, the channel axis, the levels and the intensity range (see the module
     doc); ``axes`` (default: :func:`guess_axes`) names the layer's dimensions. The summary is
     left empty: :func:`describe` writes it."""
@@ -121,7 +122,7 @@ def decide(
         levels = "each level" if lazy and not save else "full resolution"
     else:
         levels = "single"
-    return Plan(
+    return RunChoice(
         lazy=lazy,
         channel_axis=channel_axis,
         in_range=None if sample else in_range,  # type: ignore[arg-type]
@@ -135,31 +136,31 @@ def decide(
     )
 
 
-def describe(info: LayerInfo, settings: Settings, plan: Plan) -> str:
-    """The widget's summary line for ``plan``: what the layer is and what a run will do."""
-    if plan.channel_axis is not None:
+def describe(info: LayerInfo, settings: Settings, choice: RunChoice) -> str:
+    """The widget's summary line for ``choice``: what the layer is and what a run will do."""
+    if choice.channel_axis is not None:
         layout = "RGB" if info.shape[-1] == 3 else "RGBA"
     else:
         layout = "gray"
     shape = "x".join(str(n) for n in info.shape)
-    what = f"{layout} {info.dtype} {shape} ({plan.axes})"
-    if plan.frames > 1:
-        what += f" ({plan.frames} frames)"
-    if plan.channels_first is not None:
-        what += f", {info.shape[plan.channels_first]} channels each deblurred as a gray image"
+    what = f"{layout} {info.dtype} {shape} ({choice.axes})"
+    if choice.frames > 1:
+        what += f" ({choice.frames} frames)"
+    if choice.channels_first is not None:
+        what += f", {info.shape[choice.channels_first]} channels each deblurred as a gray image"
     if info.multiscale:
         what += f", multiscale ({info.n_levels} levels)"
     if info.backing in ("dask", "zarr"):
         what += f", {info.backing}-backed"
     lines = [what + "."]
-    if plan.save_to:
+    if choice.save_to:
         lines.append(
-            f"Writes {plan.save_to} (OME-Zarr, full resolution, resumable) with progress and "
+            f"Writes {choice.save_to} (OME-Zarr, full resolution, resumable) with progress and "
             "Cancel, then shows it from disk."
         )
-    elif plan.lazy:
+    elif choice.lazy:
         lines.append("Lazy: adds a result layer at once; a frame is deblurred when you view it.")
-        if plan.levels == "each level":
+        if choice.levels == "each level":
             lines.append(
                 "Multiscale: each level is deblurred at its own resolution (zoomed in you see "
                 "the full-resolution result; coarser levels are an overview)."
@@ -172,24 +173,24 @@ def describe(info: LayerInfo, settings: Settings, plan: Plan) -> str:
         "contrast limits": "the layer's contrast limits",
         "data type range": f"the full {info.dtype} range",
     }.get(settings.intensity, "the layer's contrast limits")
-    if plan.sample_range:
+    if choice.sample_range:
         lines.append(
             f"Intensities: the min..max of {SAMPLE_FRAMES} frames spread over the data (found "
             "when you run, recorded in the result's metadata) map to the model's 0..1; values "
             "beyond them are clipped. Choose 'contrast limits' to give your own."
         )
-    elif plan.in_range is not None:
-        low, high = plan.in_range
+    elif choice.in_range is not None:
+        low, high = choice.in_range
         lines.append(
             f"Intensities {_fmt(low)}..{_fmt(high)} map to the model's 0..1 "
             f"({source}; brighter or darker values are clipped)."
-            if plan.in_range != (0.0, 1.0)
+            if choice.in_range != (0.0, 1.0)
             else "Intensities 0..1 are used as they are."
         )
     return " ".join(lines)
 
 
-def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
+def deblur_kwargs(settings: Settings, choice: RunChoice) -> dict[str, Any]:
     """Keyword arguments for ``napari_srn.deblur`` / ``iter_deblur`` / ``deblur_to_zarr``."""
     if settings.model == WEIGHTS_FILE:
         if not settings.weights or settings.weights == ".":
@@ -204,18 +205,18 @@ def deblur_kwargs(settings: Settings, plan: Plan) -> dict[str, Any]:
         "device": None if settings.device == "auto" else settings.device,
         "tile_size": settings.tile_size or None,
         "precision": settings.precision,
-        "channel_axis": plan.channel_axis,
-        "in_range": plan.in_range,
+        "channel_axis": choice.channel_axis,
+        "in_range": choice.in_range,
     }
 
 
-def zarr_axes(plan: Plan) -> str:
-    """NGFF axis names for saving ``plan``'s layer (C first when its channels go as frames)."""
-    axes = plan.axes.lower()
+def zarr_axes(choice: RunChoice) -> str:
+    """NGFF axis names for saving ``choice``'s layer (C first when its channels go as frames)."""
+    axes = choice.axes.lower()
     if "q" in axes:
         raise ValueError(
-            f"to save to OME-Zarr, name every axis in 'axes' (T, Z, C, Y, X), not {plan.axes!r}"
+            f"to save to OME-Zarr, name every axis in 'axes' (T, Z, C, Y, X), not {choice.axes!r}"
         )
-    if plan.channels_first is not None:
+    if choice.channels_first is not None:
         axes = "c" + axes.replace("c", "")
     return axes
