@@ -206,9 +206,9 @@ def test_deblur_kwargs():
 
 
 def test_precision_choices_are_the_librarys():
-    from napari_srn.inference.precision import PRECISIONS
+    from napari_srn.inference.options import PRECISIONS
 
-    assert PRECISIONS == _logic.PRECISIONS
+    assert _logic.PRECISIONS is PRECISIONS  # imported, not copied
 
 
 @pytest.mark.parametrize(
@@ -356,6 +356,19 @@ def test_bad_settings_files_give_defaults(text):
 def test_invalid_values_are_dropped_one_by_one():
     data = {"device": "cpu", "tile_size": True, "precision": "int8", "unknown": 1, "weights": 5}
     assert Settings.from_dict(data) == Settings(device="cpu")
+
+
+def test_settings_are_checked_once_when_made_and_every_bad_field_is_named():
+    # each choice is checked where its field is declared; the run choice and the library's
+    # options then take it as valid (no second check of mode, intensity or device)
+    with pytest.raises(ValueError) as err:
+        Settings(mode="fast", device="tpu", intensity="linear", tile_size=-16)
+    text = str(err.value)
+    assert "mode must be one of ('auto', 'compute now', 'lazy'), got 'fast'" in text
+    assert "device must be one of ('auto', 'cpu', 'cuda'), got 'tpu'" in text
+    assert "intensity must be one of" in text and "tile_size must be an int >= 0" in text
+    assert "model" not in text and "precision" not in text
+    assert _logic.NOT_REMEMBERED == ("mode",)
 
 
 def test_the_mode_is_not_remembered_so_a_single_image_is_computed_now():

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ._logic.settings import SAMPLE_FRAMES
+
 __all__ = [
     "JobFailed",
     "Outcome",
@@ -86,7 +88,7 @@ def _as_dask(level: Any, rgb: bool) -> Any:
     return da.from_array(level, chunks=frame_chunks(np.shape(level), rgb))
 
 
-def sampled_range(level: Any, rgb: bool, frames: int = 8) -> tuple[float, float]:
+def sampled_range(level: Any, rgb: bool, frames: int = SAMPLE_FRAMES) -> tuple[float, float]:
     """The min..max of ``frames`` frames spread evenly over ``level`` (all of them if fewer):
     a stack's intensity range without reading all of it, nor only the first frame viewed."""
     import dask

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ... import tiling
 from ...model import registry
 from ...model.config import SRNConfig
 from .settings import DEVICES, WEIGHTS_FILE
@@ -108,8 +109,9 @@ def quality_line(card: dict[str, Any]) -> str:
 
 def tile_step(model: Any) -> int | None:
     """The multiple a tile must be for ``model`` (a loaded network, a bundled model's name or
-    a weights file): ``max(divisor, 8)``, as ``deblur`` checks it. A file's divisor is read
-    from its header (no torch); None when it cannot be read (the run then says why)."""
+    a weights file): :func:`napari_srn.tiling.tile_step` of its divisor, as ``deblur`` checks
+    it. A file's divisor is read from its header (no torch); None when it cannot be read (the
+    run then says why)."""
     divisor = getattr(model, "divisor", None)
     if divisor is None:
         try:
@@ -117,7 +119,7 @@ def tile_step(model: Any) -> int | None:
             divisor = SRNConfig.from_dict(json.loads(meta["config"])).divisor
         except (OSError, ValueError, TypeError, KeyError):
             return None
-    return max(int(divisor), 8)
+    return tiling.tile_step(int(divisor))
 
 
 def check_tile(tile_size: int, step: int | None) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .layers import LayerInfo, check_axes, check_layer, guess_axes
 from .models import check_tile
-from .settings import DEVICES, INTENSITY, MODES, SAMPLE_FRAMES, WEIGHTS_FILE, Settings
+from .settings import SAMPLE_FRAMES, WEIGHTS_FILE, Settings
 
 __all__ = ["RunChoice", "choose_run", "deblur_kwargs", "decide", "describe", "zarr_axes"]
 
@@ -103,8 +103,6 @@ def decide(
     frames = math.prod(n for a, n in zip(axes, info.shape, strict=True) if a not in "YXC")
     if channels_first is not None:
         frames *= info.shape[channels_first]
-    if settings.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {settings.mode!r}")
     if settings.mode == "auto":
         lazy = info.multiscale or info.backing != "numpy" or frames > 1
     else:
@@ -112,8 +110,6 @@ def decide(
     save = str(save_to) if save_to not in (None, "") else None
     if save is not None and not save.rstrip("/\\").endswith(".zarr"):
         raise ValueError(f"the OME-Zarr output must be a folder name ending in .zarr, got {save!r}")
-    if settings.intensity not in INTENSITY:
-        raise ValueError(f"intensity must be one of {INTENSITY}, got {settings.intensity!r}")
     # compute now on in-memory data with "auto" uses deblur's own rule (the exact min..max)
     explicit = lazy or save or settings.intensity != "auto"
     in_range = _lazy_in_range(info, settings.intensity) if explicit else None
@@ -198,8 +194,6 @@ def deblur_kwargs(settings: Settings, choice: RunChoice) -> dict[str, Any]:
         model: str = str(Path(settings.weights).expanduser())
     else:
         model = settings.model
-    if settings.device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {settings.device!r}")
     return {
         "model": model,
         "device": None if settings.device == "auto" else settings.device,

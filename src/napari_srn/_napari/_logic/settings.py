@@ -1,17 +1,21 @@
-"""The widget's choices (:class:`Settings`) and the file that remembers them between sessions.
+"""The widget's choices (:class:`Settings`), each declared once with its check, and their file.
 
-The choices offered (:data:`MODES`, :data:`INTENSITY`, :data:`DEVICES`, :data:`PRECISIONS`) are
-declared here; the remembered ones are kept as JSON (:func:`save_settings`,
-:func:`load_settings`), and a remembered file's invalid entries are dropped one by one.
+A :class:`Settings` holds only valid values: the constructor checks every field against the
+check declared beside it and names all that fail in one message, so the plan and the run need
+not check again. The remembered ones are kept as JSON between sessions (:func:`save_settings`,
+:func:`load_settings`); a remembered file's invalid entries are dropped one by one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from ...inference.options import PRECISIONS
 
 __all__ = [
     "DEVICES",
@@ -34,53 +38,82 @@ MODES = ("auto", "compute now", "lazy")
 #: the layer's contrast limits (set them in napari's layer controls to give your own), or the
 #: data type's full range.
 INTENSITY = ("auto", "contrast limits", "data type range")
+#: Frames whose min..max give a lazy stack's intensity range under "auto".
 SAMPLE_FRAMES = 8
 DEVICES = ("auto", "cpu", "cuda")
-#: napari_srn.inference.precision.PRECISIONS, spelled out here so the widget imports no torch
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: The model choice that enables the weights-file picker.
 WEIGHTS_FILE = "weights file..."
 #: Environment variable naming the settings file (tests point it into a temporary folder).
 SETTINGS_ENV = "NAPARI_SRN_SETTINGS"
 
 
-#: Settings not remembered between sessions: the mode is a choice for the data at hand (a
-#: remembered "lazy" would run the next session's single image lazily, issue 22).
-NOT_REMEMBERED = ("mode",)
+def _one_of(choices: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in choices), f"one of {choices}"
 
 
-@dataclass
+def _setting(
+    default: Any, check: tuple[Callable[[Any], bool], str], *, remembered: bool = True
+) -> Any:
+    """A :class:`Settings` field: its default, its check (a predicate and what it expects) and
+    whether it is remembered between sessions."""
+    ok, expected = check
+    return field(
+        default=default, metadata={"ok": ok, "expected": expected, "remembered": remembered}
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The widget's choices; all but :data:`NOT_REMEMBERED` (the mode) are remembered between
-    sessions (the output path is not a setting)."""
+    sessions (the output path is not a setting). Invalid values raise ValueError, naming every
+    field that has one."""
 
-    model: str = "default"  # a bundled model name, or WEIGHTS_FILE
-    weights: str = ""  # the .safetensors file used when model == WEIGHTS_FILE
-    device: str = "auto"
-    tile_size: int = 0  # 0: automatic
-    mode: str = "auto"
-    precision: str = "auto"
-    intensity: str = "auto"  # one of INTENSITY
+    #: a bundled model name, or WEIGHTS_FILE
+    model: str = _setting(
+        "default", (lambda v: isinstance(v, str) and v != "", "a model name, not empty")
+    )
+    #: the .safetensors file used when model == WEIGHTS_FILE
+    weights: str = _setting("", (lambda v: isinstance(v, str), "a path (str)"))
+    device: str = _setting("auto", _one_of(DEVICES))
+    #: pixels per model call; 0: automatic
+    tile_size: int = _setting(
+        0,
+        (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "an int >= 0 (0: automatic)",
+        ),
+    )
+    #: not remembered: a choice for the data at hand (a remembered "lazy" would run the next
+    #: session's single image lazily, issue 22)
+    mode: str = _setting("auto", _one_of(MODES), remembered=False)
+    precision: str = _setting("auto", _one_of(PRECISIONS))
+    intensity: str = _setting("auto", _one_of(INTENSITY))
+
+    def __post_init__(self) -> None:
+        bad = [
+            f"{f.name} must be {f.metadata['expected']}, got {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if not f.metadata["ok"](getattr(self, f.name))
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))
 
     @classmethod
     def from_dict(cls, data: Any) -> Settings:
         """Remembered settings from a decoded JSON object; unknown keys, invalid values and
         :data:`NOT_REMEMBERED` ones (an older file's mode) are dropped."""
-        out = cls()
         if not isinstance(data, dict):
-            return out
-        valid = {
-            "model": lambda v: isinstance(v, str) and v != "",
-            "weights": lambda v: isinstance(v, str),
-            "device": lambda v: v in DEVICES,
-            "tile_size": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-            "precision": lambda v: v in PRECISIONS,
-            "intensity": lambda v: v in INTENSITY,
+            return cls()
+        kept = {
+            f.name: data[f.name]
+            for f in fields(cls)
+            if f.metadata["remembered"] and f.name in data and f.metadata["ok"](data[f.name])
         }
-        for name, ok in valid.items():
-            if name in data and ok(data[name]):
-                setattr(out, name, data[name])
-        return out
+        return cls(**kept)
+
+
+#: Settings not remembered between sessions (declared on each :class:`Settings` field).
+NOT_REMEMBERED = tuple(f.name for f in fields(Settings) if not f.metadata["remembered"])
 
 
 def settings_path() -> Path:
