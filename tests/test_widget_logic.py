@@ -18,7 +18,16 @@ import pytest
 import torch
 import zarr
 
-from napari_srn import Cancelled, ModelCard, Progress, deblur, list_models, model_card, save_model
+from napari_srn import (
+    Cancelled,
+    DeblurOptions,
+    ModelCard,
+    Progress,
+    deblur,
+    list_models,
+    model_card,
+    save_model,
+)
 from napari_srn._napari import _jobs, _logic
 from napari_srn._napari._logic import Settings
 
@@ -181,16 +190,11 @@ def test_save_path_must_be_a_zarr_folder():
     assert _logic.choose_run(info, Settings(), save_to="").save_to is None
 
 
-def test_deblur_kwargs():
+def test_deblur_options_are_the_librarys_typed_settings():
     choice = _logic.choose_run(info_of(np.zeros((32, 32, 3), U8), rgb=True), Settings())
-    assert _logic.deblur_kwargs(Settings(), choice) == {
-        "model": "default",
-        "device": None,
-        "tile_size": None,
-        "precision": "auto",
-        "channel_axis": -1,
-        "in_range": None,
-    }
+    options = _logic.deblur_options(Settings(), choice)
+    assert isinstance(options, DeblurOptions)
+    assert options == DeblurOptions(channel_axis=-1)  # auto device and tile: None, the defaults
     custom = Settings(
         model=_logic.WEIGHTS_FILE,
         weights="~/m.safetensors",
@@ -198,11 +202,11 @@ def test_deblur_kwargs():
         tile_size=64,
         precision="float32",
     )
-    kwargs = _logic.deblur_kwargs(custom, choice)
-    assert kwargs["model"].endswith("m.safetensors") and not kwargs["model"].startswith("~")
-    assert (kwargs["device"], kwargs["tile_size"], kwargs["precision"]) == ("cpu", 64, "float32")
+    options = _logic.deblur_options(custom, choice)
+    assert options.model.endswith("m.safetensors") and not options.model.startswith("~")
+    assert (options.device, options.tile_size, options.precision) == ("cpu", 64, "float32")
     with pytest.raises(ValueError, match="choose a weights file"):
-        _logic.deblur_kwargs(Settings(model=_logic.WEIGHTS_FILE), choice)
+        _logic.deblur_options(Settings(model=_logic.WEIGHTS_FILE), choice)
 
 
 def test_precision_choices_are_the_librarys():
@@ -492,9 +496,7 @@ def test_compute_job_yields_tiles_and_returns_deblur_result(rng):
     image_ = rng.integers(0, 4096, (2, 48, 48), dtype=np.uint16)
     net = tiny_srn()
     steps, outcome = drain(
-        _jobs.compute_job(
-            image_, model=net, device=None, tile_size=16, channel_axis=None, in_range=None
-        )
+        _jobs.compute_job(image_, options=DeblurOptions(model=net, tile_size=16))
     )
     assert (
         steps and steps[-1].done == steps[-1].total and all(isinstance(s, Progress) for s in steps)
@@ -518,12 +520,9 @@ def test_compute_job_loads_a_named_model_once_and_records_it(tmp_path, rng):
     _, outcome = drain(
         _jobs.compute_job(
             image_,
-            model=str(path),
-            device="cpu",
-            tile_size=None,
-            channel_axis=-1,
-            in_range=None,
-            precision="float32",
+            options=DeblurOptions(
+                model=str(path), device="cpu", channel_axis=-1, precision="float32"
+            ),
         )
     )
     reference = deblur(image_, model=path, channel_axis=-1, precision="float32")
@@ -542,14 +541,7 @@ def test_compute_job_turns_runtime_errors_into_job_failed(rng):
         def forward(self, x):
             raise RuntimeError("boom")
 
-    gen = _jobs.compute_job(
-        rng.random((16, 16)).astype(F32),
-        model=Broken(),
-        device=None,
-        tile_size=None,
-        channel_axis=None,
-        in_range=None,
-    )
+    gen = _jobs.compute_job(rng.random((16, 16)).astype(F32), options=DeblurOptions(model=Broken()))
     with pytest.raises(_jobs.JobFailed, match="RuntimeError: boom"):
         drain(gen)
 
@@ -560,11 +552,7 @@ def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
     outcome = _jobs.lazy_job(
         [stack, stack[:, ::2, ::2]],
         rgb=False,
-        model=net,
-        device=None,
-        tile_size=None,
-        channel_axis=None,
-        in_range=(0.0, 1.0),
+        options=DeblurOptions(model=net, in_range=(0.0, 1.0)),
     )
     assert [type(x) for x in outcome.data] == [da.Array, da.Array]
     assert outcome.data[0].chunks[0] == (1, 1, 1) and net.seen == []
@@ -577,8 +565,8 @@ def test_lazy_job_builds_lazy_levels_that_run_only_the_computed_frame():
 def test_lazy_job_with_a_gray_model_on_color_deblurs_each_channel(rng):
     rgb = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
     gray = tiny_srn(1, seed=3)
-    kwargs = {"model": gray, "device": None, "tile_size": None, "in_range": None}
-    (lazy,) = _jobs.lazy_job([rgb], rgb=True, channel_axis=-1, **kwargs).data
+    options = DeblurOptions(model=gray, channel_axis=-1)
+    (lazy,) = _jobs.lazy_job([rgb], rgb=True, options=options).data
     eager = deblur(rgb, model=gray, channel_axis=-1)
     assert np.abs(lazy.compute().astype(int) - eager).max() <= 1
 
@@ -601,11 +589,7 @@ def test_zarr_job_writes_ome_zarr_and_returns_it_in_the_layer_axis_order(tmp_pat
             threading.Event(),
             axes="tyxc",
             rgb=True,
-            model=net,
-            device=None,
-            tile_size=None,
-            channel_axis=-1,
-            in_range=None,
+            options=DeblurOptions(model=net, channel_axis=-1),
         )
     )
     assert steps[-1].done == steps[-1].total and outcome.saved_to == str(dest)
@@ -626,11 +610,7 @@ def test_zarr_job_cancel_leaves_a_resumable_store(tmp_path, rng):
         cancel,
         axes="tyx",
         rgb=False,
-        model=tiny_srn(),
-        device=None,
-        tile_size=None,
-        channel_axis=None,
-        in_range=None,
+        options=DeblurOptions(model=tiny_srn()),
         batch_size=1,
     )
     next(gen)
@@ -639,6 +619,23 @@ def test_zarr_job_cancel_leaves_a_resumable_store(tmp_path, rng):
         drain(gen)
     attrs = dict(zarr.open_group(tmp_path / "out.zarr", mode="r").attrs)
     assert attrs["napari_srn"]["status"] == "incomplete"
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated class Scaler:DeprecationWarning")
+def test_closing_the_zarr_job_stops_between_chunks_and_releases_the_store(tmp_path, rng):
+    # napari's quit() closes the job's generator: the library's generator is closed with it
+    # (its lock released), and the same run resumes and completes the store
+    image_ = rng.random((4, 32, 32)).astype(F32)
+    dest = tmp_path / "out.zarr"
+    job = dict(axes="tyx", rgb=False, options=DeblurOptions(model=tiny_srn()), batch_size=1)
+    gen = _jobs.zarr_job(image_, str(dest), threading.Event(), **job)
+    first = next(gen)
+    gen.close()
+    assert first.done < first.total
+    assert dict(zarr.open_group(dest, mode="r").attrs)["napari_srn"]["status"] == "incomplete"
+    steps, outcome = drain(_jobs.zarr_job(image_, str(dest), threading.Event(), **job))
+    assert steps[-1].done == steps[-1].total and outcome.saved_to == str(dest)
+    np.testing.assert_array_equal(outcome.data.compute(), deblur(image_, options=job["options"]))
 
 
 def test_lazy_stacks_sample_their_range_over_frames_by_default():

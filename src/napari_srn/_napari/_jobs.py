@@ -1,25 +1,31 @@
 """The work the Deblur (SRN) widget runs in napari's worker threads (no napari, no Qt).
 
-Each job imports the library (and so torch) only when it runs, loads the model once, and returns
-an :class:`Outcome` for the widget to turn into a layer. ``compute_job`` and ``zarr_job`` are
-generators yielding :class:`napari_srn.Progress`, as napari's ``thread_worker`` expects: its
-``quit()`` stops them at the next yield, between tiles. A ``RuntimeError`` (torch raises them)
-is re-raised as :class:`JobFailed`, because superqt's generator worker treats a RuntimeError as
-"worker deleted" and would drop it silently.
+Each job takes the run's :class:`~napari_srn.DeblurOptions`, imports the library (and so
+torch) only when it runs, loads the model once, and returns an :class:`Outcome` for the widget
+to turn into a layer. ``compute_job`` and ``zarr_job`` are generators yielding
+:class:`napari_srn.Progress` from the library's own generators (``iter_deblur``,
+``iter_deblur_to_zarr``), as napari's ``thread_worker`` expects: its ``quit()`` stops them at
+the next yield, between tiles or chunks. A ``RuntimeError`` (torch raises them) is re-raised as
+:class:`JobFailed`, because superqt's generator worker treats a RuntimeError as "worker
+deleted" and would drop it silently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import queue
+import os
 import threading
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._logic.settings import SAMPLE_FRAMES
+
+if TYPE_CHECKING:
+    from napari_srn.inference.options import DeblurOptions
 
 __all__ = [
     "JobFailed",
@@ -45,27 +51,22 @@ class Outcome:
     saved_to: str | None = None
 
 
-def _load(model: Any, device: str | None, precision: str = "auto") -> tuple[Any, dict[str, Any]]:
-    """The model object and what the result layer records about it (with the precision that
-    ``precision`` means on the model's device)."""
-    import torch
+def _load(options: DeblurOptions) -> tuple[DeblurOptions, dict[str, Any]]:
+    """``options`` with the model loaded (on its device), and what the result layer records
+    about it: the precision is the library's, resolved once for the run (what runs)."""
+    from napari_srn.inference.plan import resolve_model
 
-    from napari_srn import load_model
-    from napari_srn.inference.precision import resolve_precision
-
-    net = model if isinstance(model, torch.nn.Module) else load_model(model, device=device)
+    net, _, precision = resolve_model(options)
     card = getattr(net, "card", None)
-    param = next(net.parameters(), None)
-    where = param.device if param is not None else torch.device("cpu")
     meta = {
         "model": getattr(card, "name", None) or type(net).__name__,
         "model_sha256": getattr(net, "sha256", None),
         "provisional": bool(getattr(card, "provisional", False)),
-        "precision": resolve_precision(precision, where).name,
+        "precision": precision.name,
     }
-    if not isinstance(model, torch.nn.Module):
-        meta["model_source"] = str(model)
-    return net, meta
+    if isinstance(options.model, (str, os.PathLike)):
+        meta["model_source"] = str(options.model)
+    return options.replace(model=net), meta
 
 
 def _failed(err: RuntimeError) -> JobFailed:
@@ -106,17 +107,15 @@ def sampled_range(level: Any, rgb: bool, frames: int = SAMPLE_FRAMES) -> tuple[f
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def compute_job(
-    data: Any, *, model: Any, device: str | None, **kwargs: Any
-) -> Generator[Any, None, Outcome]:
+def compute_job(data: Any, *, options: DeblurOptions) -> Generator[Any, None, Outcome]:
     """Deblur ``data`` in memory with ``iter_deblur``, yielding progress after every tile."""
     from ._frames import lower_thread_priority
 
     try:
         from napari_srn import iter_deblur
 
-        net, meta = _load(model, device, kwargs.get("precision", "auto"))
-        gen = iter_deblur(np.asarray(data), model=net, device=device, **kwargs)
+        options, meta = _load(options)
+        gen = iter_deblur(np.asarray(data), options=options)
         try:
             yield next(gen)  # the first tile starts torch's threads
         except StopIteration as done:
@@ -128,25 +127,25 @@ def compute_job(
     return Outcome(result, meta)
 
 
+def _sampled(options: DeblurOptions, meta: dict[str, Any], level: Any, rgb: bool) -> DeblurOptions:
+    """``options`` with the intensity range sampled from ``level``, recorded in ``meta``."""
+    in_range = sampled_range(level, rgb)
+    meta["in_range"] = list(in_range)
+    return options.replace(in_range=in_range)
+
+
 def lazy_job(
-    levels: Sequence[Any],
-    *,
-    rgb: bool,
-    model: Any,
-    device: str | None,
-    sample_range: bool = False,
-    **kwargs: Any,
+    levels: Sequence[Any], *, rgb: bool, options: DeblurOptions, sample_range: bool = False
 ) -> Outcome:
     """Build the lazy result of every level (nothing is computed here, apart from the
-    intensity range: of an in-memory array when ``in_range`` is None, or, with
+    intensity range: of an in-memory array when ``options.in_range`` is None, or, with
     ``sample_range``, from frames spread over the coarsest level)."""
     from napari_srn import deblur
 
-    net, meta = _load(model, device, kwargs.get("precision", "auto"))
+    options, meta = _load(options)
     if sample_range:
-        kwargs["in_range"] = sampled_range(levels[-1], rgb)
-        meta["in_range"] = list(kwargs["in_range"])
-    out = [deblur(_as_dask(level, rgb), model=net, device=device, **kwargs) for level in levels]
+        options = _sampled(options, meta, levels[-1], rgb)
+    out = [deblur(_as_dask(level, rgb), options=options) for level in levels]
     return Outcome(out, meta)
 
 
@@ -157,60 +156,45 @@ def zarr_job(
     *,
     axes: str,
     rgb: bool,
-    model: Any,
-    device: str | None,
+    options: DeblurOptions,
+    overwrite: bool = False,
     sample_range: bool = False,
-    **kwargs: Any,
+    batch_size: int | None = None,
 ) -> Generator[Any, None, Outcome]:
-    """Write ``deblur_to_zarr(source, dest)`` yielding its progress; return the store opened
-    lazily with the source's axis order. Setting ``cancel`` stops it between chunks (the
-    store stays resumable) and raises :class:`napari_srn.Cancelled`."""
-    from napari_srn import Progress, deblur_to_zarr
+    """Write ``source`` to the OME-Zarr ``dest`` with ``iter_deblur_to_zarr``, yielding its
+    progress; return the store opened lazily with the source's axis order. Setting ``cancel``
+    stops it between chunks (the store stays resumable) and raises
+    :class:`napari_srn.Cancelled`; closing this generator (napari's ``quit()``) stops it
+    too."""
+    from napari_srn import Cancelled, iter_deblur_to_zarr
     from napari_srn.io.ome_zarr import NGFF_ORDER
     from napari_srn.io.zarr import open_lazy
 
     try:
-        net, meta = _load(model, device, kwargs.get("precision", "auto"))
+        options, meta = _load(options)
+        if sample_range:
+            options = _sampled(options, meta, source, rgb)
+        gen = iter_deblur_to_zarr(
+            _as_dask(source, rgb),
+            dest,
+            options=options,
+            axes=axes,
+            overwrite=overwrite,
+            batch_size=batch_size,
+        )
+        with contextlib.closing(gen):  # closed early: the store's lock is released
+            while True:
+                try:
+                    step = next(gen)
+                except StopIteration as done:
+                    path = done.value
+                    break
+                yield step
+                if cancel.is_set() and step.done < step.total:
+                    raise Cancelled(f"cancelled; run the same command again to resume {dest}")
     except RuntimeError as err:
         raise _failed(err) from err
-    if sample_range:
-        kwargs["in_range"] = sampled_range(source, rgb)
-        meta["in_range"] = list(kwargs["in_range"])
-    steps: queue.SimpleQueue = queue.SimpleQueue()
-    box: dict[str, Any] = {}
-
-    def write() -> None:
-        try:
-            box["path"] = deblur_to_zarr(
-                _as_dask(source, rgb),
-                dest,
-                model=net,
-                device=device,
-                axes=axes,
-                progress=lambda done, total: steps.put(Progress(done, total)),
-                cancel=cancel.is_set,
-                **kwargs,
-            )
-        except BaseException as err:  # handed to the worker thread below
-            box["error"] = err
-        finally:
-            steps.put(None)
-
-    thread = threading.Thread(target=write, name="napari-srn deblur_to_zarr", daemon=True)
-    thread.start()
-    try:
-        while (step := steps.get()) is not None:
-            yield step
-    finally:  # also when the generator is closed: stop the writer between chunks
-        if thread.is_alive():
-            cancel.set()
-        thread.join()
-    if "error" in box:
-        error = box["error"]
-        if isinstance(error, RuntimeError):
-            raise _failed(error) from error
-        raise error
     # the store holds the axes in NGFF order (t, c, z, y, x); give them back the layer's order
     stored = sorted(axes, key=NGFF_ORDER.index)
-    data = open_lazy(box["path"]).transpose([stored.index(a) for a in axes])
-    return Outcome(data, meta, str(box["path"]))
+    data = open_lazy(path).transpose([stored.index(a) for a in axes])
+    return Outcome(data, meta, str(path))

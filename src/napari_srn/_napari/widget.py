@@ -374,7 +374,9 @@ class DeblurWidget(Container):
             choice = _logic.choose_run(
                 info, settings, self._save_target(), self.axes.value, self._step(settings)
             )
-            kwargs = _logic.deblur_kwargs(settings, choice)
+            options = _logic.deblur_options(settings, choice)
+            if self.model_object is not None:  # a loaded model replaces the model choice
+                options = options.replace(model=self.model_object)
             if choice.save_to:
                 axes = _logic.zarr_axes(choice)
         except (ValueError, TypeError) as err:
@@ -384,8 +386,6 @@ class DeblurWidget(Container):
             _logic.save_settings(settings)
         except OSError as err:
             show_warning(f"Deblur (SRN) could not remember its settings: {err}")
-        if self.model_object is not None:
-            kwargs["model"] = self.model_object
 
         levels = list(layer.data) if info.multiscale else [layer.data]
         if choice.channels_first is not None:  # each channel a gray frame: C goes first
@@ -396,20 +396,20 @@ class DeblurWidget(Container):
             worker = create_worker(
                 _jobs.zarr_job, levels[0], choice.save_to, self._cancel,
                 axes=axes, rgb=color, overwrite=bool(self.overwrite.value),
-                sample_range=choice.sample_range, **kwargs,
+                sample_range=choice.sample_range, options=options,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
         elif choice.lazy:
             worker = create_worker(
                 _jobs.lazy_job, levels if choice.levels == "each level" else levels[:1],
-                rgb=color, sample_range=choice.sample_range, **kwargs,
+                rgb=color, sample_range=choice.sample_range, options=options,
                 _progress={"desc": f"Preparing lazy deblur of {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip
         else:
             worker = create_worker(
-                _jobs.compute_job, levels[0], **kwargs,
+                _jobs.compute_job, levels[0], options=options,
                 _progress={"desc": f"Deblurring {info.name}"}, _start_thread=False,
                 _ignore_errors=True,
             )  # fmt: skip

@@ -34,7 +34,7 @@ from .models import (
     usable_devices,
 )
 from .result import result_layer_kwargs
-from .run import RunChoice, choose_run, deblur_kwargs, decide, describe, zarr_axes
+from .run import RunChoice, choose_run, deblur_options, decide, describe, zarr_axes
 from .settings import (
     DEVICES,
     INTENSITY,
@@ -70,7 +70,7 @@ __all__ = [
     "check_tile",
     "choose_run",
     "computing_line",
-    "deblur_kwargs",
+    "deblur_options",
     "decide",
     "describe",
     "describe_model",

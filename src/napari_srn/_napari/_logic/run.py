@@ -22,15 +22,15 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ...inference.options import DeblurOptions
 from .layers import LayerInfo, check_axes, check_layer, guess_axes
 from .models import check_tile
 from .settings import SAMPLE_FRAMES, WEIGHTS_FILE, Settings
 
-__all__ = ["RunChoice", "choose_run", "deblur_kwargs", "decide", "describe", "zarr_axes"]
+__all__ = ["RunChoice", "choose_run", "deblur_options", "decide", "describe", "zarr_axes"]
 
 
 @dataclass(frozen=True)
@@ -186,22 +186,24 @@ def describe(info: LayerInfo, settings: Settings, choice: RunChoice) -> str:
     return " ".join(lines)
 
 
-def deblur_kwargs(settings: Settings, choice: RunChoice) -> dict[str, Any]:
-    """Keyword arguments for ``napari_srn.deblur`` / ``iter_deblur`` / ``deblur_to_zarr``."""
+def deblur_options(settings: Settings, choice: RunChoice) -> DeblurOptions:
+    """The library's settings for a run (``napari_srn.deblur``, ``iter_deblur``,
+    ``deblur_to_zarr``): the widget's choices in the library's terms, converted here once (a
+    weights file for the model, ``device="auto"`` as None, the automatic tile 0 as None)."""
     if settings.model == WEIGHTS_FILE:
         if not settings.weights or settings.weights == ".":
             raise ValueError("choose a weights file (.safetensors), or a bundled model")
-        model: str = str(Path(settings.weights).expanduser())
+        model = str(Path(settings.weights).expanduser())
     else:
         model = settings.model
-    return {
-        "model": model,
-        "device": None if settings.device == "auto" else settings.device,
-        "tile_size": settings.tile_size or None,
-        "precision": settings.precision,
-        "channel_axis": choice.channel_axis,
-        "in_range": choice.in_range,
-    }
+    return DeblurOptions(
+        model=model,
+        channel_axis=choice.channel_axis,
+        tile_size=settings.tile_size or None,
+        device=None if settings.device == "auto" else settings.device,
+        in_range=choice.in_range,
+        precision=settings.precision,
+    )
 
 
 def zarr_axes(choice: RunChoice) -> str:
