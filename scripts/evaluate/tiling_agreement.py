@@ -17,6 +17,7 @@ from skimage import data
 
 from napari_srn import SRN, SRNConfig
 from napari_srn.inference.eager import Runner, drain  # raw tiler output at any halo; deblur clips
+from napari_srn.inference.precision import Precision
 from napari_srn.tiling import iter_tiled, tile_slices
 
 
@@ -27,13 +28,13 @@ def psnr(a, ref):
 
 def main() -> None:
     image = data.astronaut().astype(np.float32).transpose(2, 0, 1) / 255
-    cpu = torch.device("cpu")
+    ref = Precision.reference()
     print("halo | level-by-level (none) | level-by-level (convlstm) | naive whole-network tiles")
     nets = {}
     for rec in ("none", "convlstm"):
         torch.manual_seed(0)
         nets[rec] = SRN(SRNConfig(recurrent=rec)).eval()
-    refs = {k: drain(Runner(n, cpu, None, 0).run(image)) for k, n in nets.items()}
+    refs = {k: drain(Runner(n, ref, None, 0).run(image)) for k, n in nets.items()}
 
     def naive(net, halo):
         out = np.empty_like(image)
@@ -48,7 +49,7 @@ def main() -> None:
 
     for halo in (16, 32, 48, 64, 96):
         t = time.perf_counter()
-        row = [psnr(drain(Runner(nets[k], cpu, 128, halo).run(image)), refs[k]) for k in nets]
+        row = [psnr(drain(Runner(nets[k], ref, 128, halo).run(image)), refs[k]) for k in nets]
         row.append(psnr(naive(nets["none"], halo), refs["none"]))
         print(
             f"{halo:4d} | "
