@@ -31,11 +31,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import napari
+
+    # a Qt timer for this benchmark only: a module beside it (Qt, so not in the package)
+    from gap_meter import GapMeter
     from qtpy.QtWidgets import QApplication
     from skimage import data
-
-    # a Qt timer for this benchmark and its test: it imports Qt, so no home outside _napari fits
-    from napari_srn._napari._gaps import GapMeter
 
     viewer = napari.Viewer(show=True)
     app = QApplication.instance()
