@@ -2,7 +2,7 @@
 
 * ``docs/images/sample_side_by_side.png``: the embedded sample deblurred by the default model;
 * ``docs/images/motion_examples.png``: training pairs of the realistic motion blur
-  (:mod:`napari_srn.training.motion`) rendered from scikit-image's photographs.
+  (:mod:`napari_srn.synthesis.motion`) rendered from scikit-image's photographs.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 The benchmark is generated, reproducibly, from photographs napari-srn never trains on:
 scikit-image's bundled colour photographs (:data:`PHOTOS`), or a folder of PNG files such as
-the ``mate-backgrounds`` held-out set that ``scripts/prepare_photos.py`` writes to
+the ``mate-backgrounds`` held-out set that ``scripts/data/prepare_photos.py`` writes to
 :data:`HELDOUT_MATE`. Each photo's central crop is blurred by seeded random camera-shake
 kernels of 13 to 25 pixels, given mild Gaussian noise (sigma 0.5-1 % of the range) and rounded
 to uint8. Scores are mean PSNR/SSIM over the pairs (scikit-image metrics, data range 255).
 
-``benchmarks/eval_deblur.py`` is the command line on top of this module and
-``scripts/ship_default.py`` uses it to decide whether a model may become the default.
+``scripts/evaluate/eval_deblur.py`` is the command line on top of this module and
+``scripts/release/ship_default.py`` uses it to decide whether a model may become the default.
 
 Real blur
 ---------
@@ -113,7 +113,7 @@ BALANCES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 SEED = 20181802
 #: Seed of the kernels and noise for a folder of photos (the mate-backgrounds held-out set).
 MATE_SEED = 20220531
-#: Where ``scripts/prepare_photos.py`` writes the second held-out set, relative to the repository.
+#: Where ``scripts/data/prepare_photos.py`` writes the second held-out set, relative to the repository.
 HELDOUT_MATE = Path("data") / "photos" / "heldout" / "mate"
 
 
@@ -169,7 +169,7 @@ def benchmark_photos(source: str | os.PathLike = "skimage") -> list[tuple[str, n
     files = sorted(Path(source).glob("*.png"))
     if not files:
         raise FileNotFoundError(
-            f"no photos in {source}: run python scripts/prepare_photos.py first"
+            f"no photos in {source}: run python scripts/data/prepare_photos.py first"
         )
     return [(f.stem, iio.imread(f)) for f in files]
 

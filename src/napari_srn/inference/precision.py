@@ -1,5 +1,5 @@
 """The device and precision policy: one place that decides autocast, memory format and tensor
-transfer, for the eager runner, the lazy graph and training's evaluation.
+transfer, for the eager runner, the lazy graph and training (through training/precision.py).
 
 ``precision="auto"`` (the default everywhere) means:
 
