@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 
-from napari_srn.inference.machine import cpu_peak_tflops, describe_machine
+from machine import cpu_peak_tflops, describe_machine  # benchmarks/machine.py, beside this script
 
 
 def _image(size: int):

@@ -113,7 +113,7 @@ def main() -> None:
     args = p.parse_args()
     if args.mode:
         return _child(args)
-    from napari_srn.inference.machine import describe_machine
+    from machine import describe_machine  # benchmarks/machine.py, beside this script
 
     print(f"machine: {describe_machine()}")
     print(

@@ -1,4 +1,4 @@
-"""What machine this is, for benchmarks, notes and model cards: the CPU's name and vector
+"""What machine this is, for the benchmarks beside it (not shipped): the CPU's name and vector
 units (from /proc/cpuinfo), its estimated peak FLOP/s, the GPU and torch's threads."""
 
 from __future__ import annotations
