@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._logic.run import nonempty_range
 from ._logic.settings import SAMPLE_FRAMES
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def sampled_range(level: Any, rgb: bool, frames: int = SAMPLE_FRAMES) -> tuple[f
     high = float(max(hi for _, hi in stats))
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError("the image contains NaN or infinite values; replace them first")
-    return (low, high) if high > low else (low, low + 1.0)
+    return nonempty_range(low, high)
 
 
 def compute_job(data: Any, *, options: DeblurOptions) -> Generator[Any, None, Outcome]:

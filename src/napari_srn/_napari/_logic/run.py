@@ -30,7 +30,15 @@ from .layers import LayerInfo, check_axes, check_layer, guess_axes
 from .models import check_tile
 from .settings import SAMPLE_FRAMES, WEIGHTS_FILE, Settings
 
-__all__ = ["RunChoice", "choose_run", "deblur_options", "decide", "describe", "zarr_axes"]
+__all__ = [
+    "RunChoice",
+    "choose_run",
+    "deblur_options",
+    "decide",
+    "describe",
+    "nonempty_range",
+    "zarr_axes",
+]
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,12 @@ class RunChoice:
     frames: int = 1  # 2-D frames deblurred (channels deblurred as gray images count)
 
 
+def nonempty_range(low: float, high: float) -> tuple[float, float]:
+    """``(low, high)``, widened to ``(low, low + 1)`` when it is empty (a flat image or equal
+    contrast limits), so that the library can map it."""
+    return (low, high) if high > low else (low, low + 1.0)
+
+
 def _lazy_in_range(info: LayerInfo, intensity: str = "auto") -> tuple[float, float] | str | None:
     """The intensity range for lazy or saved work: a pair, None (deblur's own rule) or
     ``"sample"`` (the job samples frames)."""
@@ -67,7 +81,7 @@ def _lazy_in_range(info: LayerInfo, intensity: str = "auto") -> tuple[float, flo
         return (0.0, 1.0)
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{info.name!r} has non-finite contrast limits {info.contrast_limits}")
-    return (low, high) if high > low else (low, low + 1.0)
+    return nonempty_range(low, high)
 
 
 def _fmt(v: float) -> str:
