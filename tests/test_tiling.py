@@ -132,3 +132,12 @@ def test_full_size_random_srn_tiled_matches_untiled_to_50db():
     tiled = drain(Runner(net, Precision.reference(), 128, net.halo).run(frame))
     value = psnr(tiled, untiled, float(untiled.max() - untiled.min()))
     assert value >= 50, value
+
+
+def test_the_tile_rule_is_one_function_that_each_interface_words():
+    from napari_srn.tiling import tiles_to_try
+
+    assert tiles_to_try(96, 16) == ()
+    assert tiles_to_try(100, 16) == (96, 112)
+    assert tiles_to_try(8, 16) == tiles_to_try(0, 16) == (16,)
+    assert tiles_to_try(-16, 16) == (16,)

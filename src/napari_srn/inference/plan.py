@@ -16,7 +16,7 @@ import torch
 
 from ..model.srn import SRN
 from ..model.weights import load_model, resolve_device
-from ..tiling import fitting_tile, padded_size, tile_step
+from ..tiling import fitting_tile, padded_size, tile_step, tiles_to_try
 from .intensity import IntensityRange, intensity_range
 from .memory import last_level_cache_bytes, memory_limits
 from .options import DeblurOptions, ModelLike
@@ -229,11 +229,11 @@ def check_tile_size(tile_size: int | None, step: int) -> int | None:
     automatic."""
     if tile_size is None:
         return None
-    if tile_size < step or tile_size % step:
-        lo = max(step, tile_size // step * step)
+    fixes = tiles_to_try(tile_size, step)
+    if fixes:
         raise ValueError(
             f"tile_size must be a positive multiple of {step}, got {tile_size}. "
-            f"Try {lo} or {lo + step}, or None to choose from free memory"
+            f"Try {' or '.join(map(str, fixes))}, or None to choose from free memory"
         )
     return int(tile_size)
 

@@ -13,6 +13,7 @@ from .levels import (
     padded_size,
     tile_fits,
     tile_step,
+    tiles_to_try,
 )
 from .stitch import iter_tiled
 
@@ -31,5 +32,6 @@ __all__ = [
     "tile_fits",
     "tile_slices",
     "tile_step",
+    "tiles_to_try",
     "window_pad",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "padded_size",
     "tile_fits",
     "tile_step",
+    "tiles_to_try",
 ]
 
 #: Tile cores of every SRN level start on multiples of 8, so that the ConvLSTM state (a quarter
@@ -36,6 +37,16 @@ def tile_step(divisor: int) -> int:
     """What a tile size must be a multiple of for a network with this divisor:
     ``max(divisor, LEVEL_ALIGN)``."""
     return max(int(divisor), LEVEL_ALIGN)
+
+
+def tiles_to_try(tile: int, step: int) -> tuple[int, ...]:
+    """``()`` if ``tile`` is a positive multiple of ``step`` (:func:`tile_step`), else the
+    nearest valid tiles to suggest: the multiples below and above it, or ``step`` itself. Each
+    interface words its own message from this one rule."""
+    if tile >= step and tile % step == 0:
+        return ()
+    low = tile // step * step
+    return (low, low + step) if low > 0 else (step,)
 
 
 def padded_size(size: tuple[int, ...], divisor: int) -> tuple[int, int]:

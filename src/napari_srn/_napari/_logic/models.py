@@ -125,10 +125,10 @@ def tile_step(model: Any) -> int | None:
 def check_tile(tile_size: int, step: int | None) -> None:
     """Raise ValueError, in the widget's words, for a tile that is not 0 (automatic) or a
     multiple of ``step`` (:func:`tile_step`; None: not known, not checked)."""
-    if not step or tile_size == 0 or tile_size % step == 0:
+    fixes = () if not step or tile_size == 0 else tiling.tiles_to_try(tile_size, step)
+    if not fixes:
         return
-    low = tile_size // step * step
-    tries = f"{low} or {low + step}" if low else f"{step}"
+    tries = " or ".join(map(str, fixes))
     raise ValueError(
         f"tile {tile_size} is not a multiple of {step}, which this model needs: try {tries}, "
         "or 0 (automatic)"
