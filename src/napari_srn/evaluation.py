@@ -113,7 +113,8 @@ BALANCES = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 SEED = 20181802
 #: Seed of the kernels and noise for a folder of photos (the mate-backgrounds held-out set).
 MATE_SEED = 20220531
-#: Where ``scripts/data/prepare_photos.py`` writes the second held-out set, relative to the repository.
+#: Where ``scripts/data/prepare_photos.py`` writes the second held-out set (relative to the
+#: repository).
 HELDOUT_MATE = Path("data") / "photos" / "heldout" / "mate"
 
 
