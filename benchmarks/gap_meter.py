@@ -1,5 +1,5 @@
 """How long the Qt main thread stops responding, for ``bench_widget_gaps.py`` beside it (which
-tests/test_widget.py's responsiveness test runs). It imports Qt, and the widget itself never
+tests/_napari/test_widget.py's responsiveness test runs). It imports Qt, and the widget itself never
 needs it, so it is not shipped in the package."""
 
 from __future__ import annotations

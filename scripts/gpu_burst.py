@@ -11,7 +11,7 @@ normal run directory to ``--out`` (``checkpoint.pt``, ``train.csv``, ``val.csv``
 
 The CPU run then continues from the burst as a new stage (``--init-weights
 runs/gpu_burst/burst.safetensors``), see training_runs/README.md. Tested on the CPU with a
-tiny config (``tests/test_gpu_burst.py``: ``--device cpu``).
+tiny config (``tests/scripts/test_gpu_burst.py``: ``--device cpu``).
 """
 
 from __future__ import annotations

@@ -3,10 +3,15 @@ conftest.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from napari_srn import SRN, SRNConfig
+
+#: The repository (tests/ is one level below it).
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"width": 4, "res_blocks": 1}
 
@@ -39,3 +44,15 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
     """PSNR in dB of ``a`` against ``b`` (inf when they are equal)."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(data_range**2 / mse)
+
+
+class CountingSRN(SRN):
+    """Records the frame (its first pixel value) of every window a level pass sees."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.seen: list[float] = []
+
+    def level(self, x, prev, state=None):
+        self.seen.append(float(x[0, 0, 0, 0]))
+        return super().level(x, prev, state)

@@ -162,7 +162,7 @@ class SRN(nn.Module):
         Outputs farther than :attr:`receptive_field` from a tile border are untouched by it;
         in practice the influence decays fast. Measured with random weights on a 512x512 photo
         and 128-pixel tiles, tiled vs untiled PSNR is 50 dB at a halo of 32, 64 dB at 48 and
-        81 dB at 64 (``tests/test_tiling.py`` checks >= 50 dB). Pass ``overlap=`` to
+        81 dB at 64 (``tests/tiling/test_tiling.py`` checks >= 50 dB). Pass ``overlap=`` to
         :func:`napari_srn.deblur` to trade speed for agreement.
         """
         return max(8, -(-self.receptive_field // 32) * 8)

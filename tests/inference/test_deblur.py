@@ -9,7 +9,7 @@ import torch
 from napari_srn import Progress, deblur, iter_deblur
 from napari_srn.inference.intensity import intensity_range
 
-from .helpers import identity_srn, tiny_srn
+from ..helpers import identity_srn, tiny_srn
 
 LAYOUTS = [
     # shape, channel_axis
@@ -278,7 +278,7 @@ def test_bfloat16_agrees_with_float32_on_photographs_with_the_shipped_model(name
     with the bundled default on real photographs (emulated, so slower, on other CPUs)."""
     import skimage.data
 
-    from .helpers import psnr
+    from ..helpers import psnr
 
     photo = getattr(skimage.data, name)()[:160, :192]
     ref = deblur(photo, channel_axis=-1, device="cpu", precision="float32")

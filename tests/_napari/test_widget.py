@@ -2,7 +2,7 @@
 
 Needs a display: ``bash scripts/test.sh`` runs pytest under Xvfb. Tiny random models keep every
 run well under a second; the decisions themselves are tested without napari in
-test_widget_logic.py.
+_napari/test_logic.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import dask
 import dask.array as da
@@ -40,8 +39,7 @@ from napari_srn.inference.eager import Runner
 from napari_srn.inference.precision import Precision
 from napari_srn.model import registry
 
-from .helpers import tiny_srn
-from .test_lazy import CountingSRN
+from ..helpers import ROOT, CountingSRN, tiny_srn
 
 PLUGIN, WIDGET = "napari-srn", "Deblur (SRN)"
 SCALER = "ignore:Call to deprecated class Scaler:DeprecationWarning"  # ome-zarr's, on import
@@ -594,7 +592,7 @@ def test_napari_stays_responsive_during_compute_now_and_lazy_stepping(tmp_path):
     other tests); the machine is shared, so a bound missed is measured once more."""
     import re
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_widget_gaps.py"
+    script = ROOT / "benchmarks" / "bench_widget_gaps.py"
     env = {**os.environ, _logic.SETTINGS_ENV: str(tmp_path / "widget.json")}
     if not env.get("DISPLAY"):
         pytest.skip("needs a display (run under xvfb-run, as scripts/test.sh does)")

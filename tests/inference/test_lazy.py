@@ -12,10 +12,9 @@ from napari_srn import deblur, save_model
 from napari_srn.inference.eager import Runner, drain
 from napari_srn.inference.lazy import lazy_predict
 from napari_srn.inference.precision import Precision
-from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 
-from .helpers import identity_srn, tiny_srn
+from ..helpers import CountingSRN, identity_srn, tiny_srn
 
 
 @pytest.mark.parametrize("recurrent", ["none", "convlstm"])
@@ -71,18 +70,6 @@ def test_chunks_follow_the_tile_grid(rng):
     lazy = deblur(image, model=tiny_srn(1), tile_size=256)
     # padded to 1008 x 608 (multiples of 16), cut in regular tiles, cropped back
     assert lazy.chunks == ((256, 256, 256, 232), (208, 208, 184))
-
-
-class CountingSRN(SRN):
-    """Records the frame (its first pixel value) of every window a level pass sees."""
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.seen: list[float] = []
-
-    def level(self, x, prev, state=None):
-        self.seen.append(float(x[0, 0, 0, 0]))
-        return super().level(x, prev, state)
 
 
 def test_one_frame_of_a_stack_runs_the_model_only_for_that_frame():

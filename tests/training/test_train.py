@@ -25,7 +25,7 @@ from napari_srn.training.metrics import multiscale_loss
 from napari_srn.training.run_files import read_log
 from napari_srn.training.session import PolyDecay
 
-from .helpers import tiny_srn
+from ..helpers import tiny_srn
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from napari_srn.cli import main
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
 
-from .helpers import tiny_srn
+from ..helpers import tiny_srn
 
 
 class Flaky(SRN):

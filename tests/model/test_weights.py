@@ -13,7 +13,7 @@ import napari_srn
 from napari_srn import ModelCard, SRNConfig, list_models, load_model, save_model
 from napari_srn.model import weights as W
 
-from .helpers import tiny_srn
+from ..helpers import tiny_srn
 
 CARD = ModelCard(name="tiny", description="a test model", training_steps=3)
 #: What the bundled default must gain on held-out photos (measured: see the test).

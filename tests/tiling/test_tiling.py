@@ -12,7 +12,7 @@ from napari_srn.inference.precision import Precision
 from napari_srn.tiling import axis_cores, iter_tiled, tile_slices
 from napari_srn.tiling.grid import axis_tiles
 
-from .helpers import psnr, tiny_srn, wake_naf
+from ..helpers import psnr, tiny_srn, wake_naf
 
 
 @pytest.mark.parametrize("length", [1, 5, 16, 17, 100, 128, 129, 500, 1000])

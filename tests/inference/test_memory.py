@@ -11,7 +11,7 @@ from napari_srn import auto_tile_size, deblur
 from napari_srn.inference import plan
 from napari_srn.inference.memory import cgroup_available
 
-from .helpers import tiny_srn
+from ..helpers import ROOT, tiny_srn
 
 GIB = 1 << 30
 
@@ -114,9 +114,8 @@ def test_the_cpu_tile_stays_near_the_last_level_cache(monkeypatch, tmp_path):
 
 def test_the_machine_is_described_for_benchmarks_and_notes():
     import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).parents[1] / "benchmarks" / "machine.py"  # a benchmarks' helper
+    path = ROOT / "benchmarks" / "machine.py"  # a benchmarks' helper
     spec = importlib.util.spec_from_file_location("machine", path)
     machine = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(machine)

@@ -20,7 +20,7 @@ from napari_srn import Cancelled, deblur_to_zarr
 from napari_srn.io import ome_zarr
 from napari_srn.io.ome_zarr import DestinationLocked
 
-from .helpers import tiny_srn
+from ..helpers import tiny_srn
 
 ARGS = {"tile_size": 32, "precision": "float32"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import imageio.v3 as iio
 import yaml
@@ -13,7 +12,7 @@ from skimage import data as skdata
 
 from napari_srn import TrainConfig, load_model, train
 
-ROOT = Path(__file__).resolve().parents[1]
+from ..helpers import ROOT
 
 
 def test_burst_continues_a_cpu_checkpoint_and_writes_weights_and_summary(tmp_path):

@@ -14,9 +14,9 @@ from napari_srn import DeblurOptions, deblur, deblur_to_zarr, iter_deblur, iter_
 from napari_srn.inference.plan import make_plan
 from napari_srn.inference.precision import Precision, resolve_precision
 
-from .helpers import tiny_srn
+from ..helpers import ROOT, tiny_srn
 
-INFERENCE = Path(__file__).parents[1] / "src" / "napari_srn" / "inference"
+INFERENCE = ROOT / "src" / "napari_srn" / "inference"
 
 
 def test_options_check_what_they_can_without_the_model():

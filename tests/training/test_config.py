@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from napari_srn.cli import main
 from napari_srn.training.config import FIELD_HELP, TrainConfig, config_from_file
 from napari_srn.training.config_types import convert_value
 
-REPO = Path(__file__).resolve().parents[1]
+from ..helpers import ROOT as REPO
 
 
 def test_defaults_are_the_papers_recipe():

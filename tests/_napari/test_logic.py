@@ -31,8 +31,7 @@ from napari_srn import (
 from napari_srn._napari import _jobs, _logic
 from napari_srn._napari._logic import Settings
 
-from .helpers import tiny_srn
-from .test_lazy import CountingSRN
+from ..helpers import CountingSRN, tiny_srn
 
 
 @pytest.fixture(autouse=True)

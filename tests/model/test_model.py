@@ -9,7 +9,7 @@ import torch
 from napari_srn import SRN, VARIANTS, SRNConfig
 from napari_srn.model.config import config_for_variant
 
-from .helpers import tiny_srn, wake_naf
+from ..helpers import tiny_srn, wake_naf
 
 BLOCKS = ["resblock", "nafblock", "gateblock"]
 
