@@ -56,9 +56,9 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import wiener
 
-from .inference.api import deblur
-from .inference.options import ModelLike
-from .synthesis.kernels import blur_image, motion_kernel
+from ..inference.api import deblur
+from ..inference.options import ModelLike
+from ..synthesis.kernels import blur_image, motion_kernel
 
 __all__ = [
     "BALANCES",
