@@ -17,8 +17,8 @@ import pytest
 import zarr
 
 from napari_srn import Cancelled, deblur_to_zarr
-from napari_srn.io import ome_zarr
 from napari_srn.io.ome_zarr import DestinationLocked
+from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
 
 from ..helpers import tiny_srn
 
@@ -187,22 +187,23 @@ def test_a_source_rewritten_with_the_same_size_and_mtime_is_not_resumed(tmp_path
 _STALE_RACE = """
 import sys, time
 from pathlib import Path
-from napari_srn.io import ome_zarr
+from napari_srn.io.ome_zarr import DestinationLocked
+from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
 dest, me, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-real_stale = ome_zarr._Lock._stale
+real_stale = WriterLock._stale
 def slow_stale(owner):  # both judge the old lock stale; the second acts 0.3 s later
     stale = real_stale(owner)
     time.sleep(max(0.0, start + 0.5 + 0.3 * me - time.time()))
     return stale
-ome_zarr._Lock._stale = staticmethod(slow_stale)
-lock = ome_zarr._Lock(dest)
+WriterLock._stale = staticmethod(slow_stale)
+lock = WriterLock(dest)
 (dest.parent / f"ready{me}").touch()
 while not go.exists():
     time.sleep(0.01)
 start = float(go.read_text())
 try:
     lock.acquire()
-except ome_zarr.DestinationLocked:
+except DestinationLocked:
     print("refused", flush=True)
 else:
     print("got", flush=True)
@@ -248,7 +249,7 @@ def test_a_destination_and_a_link_to_it_are_one_destination(tmp_path, grey):
     interrupted(grey, real)  # an unfinished store, resumed by both runs at once
     (tmp_path / "link.zarr").symlink_to(real)
     (tmp_path / "via").symlink_to(tmp_path)
-    lock = ome_zarr._Lock(real.resolve())
+    lock = WriterLock(real.resolve())
     lock.acquire()  # a writer of real.zarr, still running
     try:
         for dest in (tmp_path / "link.zarr", tmp_path / "via" / "real.zarr"):
@@ -374,14 +375,15 @@ def test_the_input_under_another_name_is_still_the_input(tmp_path):
 _FULL_AFTER_LOCK = """
 import resource, sys
 from pathlib import Path
-from napari_srn.io import ome_zarr
-take = ome_zarr._Lock.acquire
+from napari_srn.io.ome_zarr import OmeZarrSink
+from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
+take = WriterLock.acquire
 def acquire(self):  # the lock is written; then the disk is full
     take(self)
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-ome_zarr._Lock.acquire = acquire
+WriterLock.acquire = acquire
 try:
-    ome_zarr.OmeZarrSink(Path(sys.argv[1]), "f" * 64, {})
+    OmeZarrSink(Path(sys.argv[1]), "f" * 64, {})
 except OSError as err:
     print(f"{type(err).__name__}: {err}")
 """

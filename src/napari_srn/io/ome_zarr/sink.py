@@ -44,8 +44,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .._lockfile import flock, owner_gone, read_owner, same_file, write_owner
-from .._progress import Progress
+from ..._lockfile import flock, owner_gone, read_owner, same_file, write_owner
+from ..._progress import Progress
 
 if TYPE_CHECKING:
     import zarr
