@@ -18,7 +18,7 @@ import zarr
 
 from napari_srn import Cancelled, deblur_to_zarr
 from napari_srn.io.ome_zarr import DestinationLocked
-from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
+from napari_srn.io.ome_zarr.lock import WriterLock
 
 from ..helpers import tiny_srn
 
@@ -188,7 +188,7 @@ _STALE_RACE = """
 import sys, time
 from pathlib import Path
 from napari_srn.io.ome_zarr import DestinationLocked
-from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
+from napari_srn.io.ome_zarr.lock import WriterLock
 dest, me, go = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 real_stale = WriterLock._stale
 def slow_stale(owner):  # both judge the old lock stale; the second acts 0.3 s later
@@ -376,7 +376,7 @@ _FULL_AFTER_LOCK = """
 import resource, sys
 from pathlib import Path
 from napari_srn.io.ome_zarr import OmeZarrSink
-from napari_srn.io.ome_zarr.sink import _Lock as WriterLock
+from napari_srn.io.ome_zarr.lock import WriterLock
 take = WriterLock.acquire
 def acquire(self):  # the lock is written; then the disk is full
     take(self)

@@ -366,7 +366,7 @@ def test_resume_redoes_a_damaged_or_lost_finished_chunk(tmp_path, stack):
 
 
 def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp_path, stack):
-    from napari_srn.io.ome_zarr import sink
+    from napari_srn.io.ome_zarr import sink, store
 
     _, src = stack
     dest = tmp_path / "out.zarr"
@@ -381,22 +381,22 @@ def test_overwrite_replaces_the_old_result_only_once_the_new_one_is_complete(tmp
     np.testing.assert_array_equal(zarr.open_array(str(dest / "0"))[:], old)
     assert (tmp_path / "out.zarr.napari-srn-new").is_dir()
 
-    real_swap = sink._swap
+    real_swap = sink.swap
 
     def cut_between_renames(new, final, fingerprint):  # the machine dies after the 1st rename
         import os
 
-        (final / sink.RETIRED).write_text(fingerprint)  # as _swap stamps it
-        os.replace(final, sink._retired(final))
+        (final / store.RETIRED).write_text(fingerprint)  # as swap stamps it
+        os.replace(final, store._retired(final))
         raise KeyboardInterrupt
 
     net.fail_after = None
-    sink._swap = cut_between_renames
+    sink.swap = cut_between_renames
     try:
         with pytest.raises(KeyboardInterrupt):
             deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)
     finally:
-        sink._swap = real_swap
+        sink.swap = real_swap
     assert not dest.exists()  # (the moment of the cut)
     deblur_to_zarr(src, dest, model=net, **ARGS, overwrite=True)  # recovers, then swaps
     new = zarr.open_array(str(dest / "0"))[:]

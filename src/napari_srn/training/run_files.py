@@ -102,7 +102,7 @@ class RunLock:
     while held (the kernel releases that when the process dies, even by ``kill -9``) and
     removed at the end.
 
-    The approach of the OME-Zarr writer's lock (``io/ome_zarr.py``): a lock left by a dead
+    The approach of the OME-Zarr writer's lock (``io/ome_zarr/lock.py``): a lock left by a dead
     process is taken over; a live owner is reported with its pid. Where there is no ``flock``
     (Windows, a file system without locks) the pid decides: gone (same host) is taken over,
     another host's is respected. A file of another kind at that path is refused, never
