@@ -102,8 +102,8 @@ def open_image(path: str | os.PathLike) -> ImageFile:
         raise ValueError(
             f"cannot read {str(p)!r} as an image (damaged, or not a {p.suffix} file?): {err}"
         ) from err
-    colour = arr.ndim == 3 and arr.shape[-1] in (3, 4)
-    return ImageFile(arr, arr.ndim - 1 if colour else None, colour and arr.shape[-1] == 4)
+    color = arr.ndim == 3 and arr.shape[-1] in (3, 4)
+    return ImageFile(arr, arr.ndim - 1 if color else None, color and arr.shape[-1] == 4)
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, int | None]:
@@ -248,9 +248,9 @@ def _write_tiff(
 
     samples = None if cax is None else image.shape[cax]
     rgb = samples is not None and samples - alpha == 3
-    colour = rgb or (alpha and samples == 2)
+    color = rgb or (alpha and samples == 2)
     kwargs: dict = {"photometric": "rgb" if rgb else "minisblack"}
-    if colour:
+    if color:
         assert cax is not None
         if cax not in (image.ndim - 3, image.ndim - 1):  # TIFF stores samples before YX or last
             image = np.moveaxis(image, cax, -1)
