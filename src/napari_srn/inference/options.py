@@ -76,7 +76,7 @@ class DeblurOptions:
         result beyond the small edge effect that ``overlap`` controls.
     overlap : int or None, optional
         Context in pixels read on each side of a tile and then discarded (rounded up to a
-        multiple of 8); None uses the model's ``halo`` (48 for the default model).
+        multiple of 8); None uses the model's ``halo`` (24 for the default model).
     device : str, torch.device or None, optional
         None uses CUDA when available, else the CPU. Asking for a device that is not available
         raises ValueError.

@@ -157,7 +157,7 @@ class SRN(nn.Module):
     @property
     def halo(self) -> int:
         """Context in pixels kept on each side of a tile: a quarter of :attr:`receptive_field`,
-        rounded up to a multiple of 8 (48 for the default model).
+        rounded up to a multiple of 8 (24 for the default 3x3 model, 48 for the 5x5 ones).
 
         Outputs farther than :attr:`receptive_field` from a tile border are untouched by it;
         in practice the influence decays fast. Measured with random weights on a 512x512 photo
