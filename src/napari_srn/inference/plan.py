@@ -6,7 +6,6 @@ layout, channel groups, tile, overlap and intensity range), from the input and o
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -109,13 +108,8 @@ def as_model(
             dev = resolve_device(device)
             model = model.to(dev)
         return model.eval(), dev
-    if isinstance(model, (str, os.PathLike)):
-        dev = resolve_device(device)
-        return load_model(model, device=dev), dev
-    raise TypeError(
-        f"model must be a name (see napari_srn.list_models()), a path to a .safetensors file, "
-        f"or a torch.nn.Module, got {type(model).__name__}"
-    )
+    dev = resolve_device(device)  # a name or path: DeblurOptions checked the type
+    return load_model(model, device=dev), dev
 
 
 def resolve_model(options: DeblurOptions) -> tuple[torch.nn.Module, torch.device, Precision]:

@@ -18,6 +18,7 @@ from .._progress import Progress, reporter
 from .._version import __version__
 from ..io.identity import check_not_the_input, fingerprint, module_hash
 from ..io.ome_zarr import NGFF_ORDER, Cancelled, OmeZarrSink, ngff_axes
+from ..io.zarr import open_lazy
 from .lazy import deblur_lazy
 from .options import DeblurOptions, ModelLike, merge_options
 from .plan import Plan, make_plan
@@ -123,7 +124,7 @@ def iter_deblur_to_zarr(
     opts = DeblurOptions() if options is None else options
     dest = Path(dest).expanduser()
     check_not_the_input(source, dest)
-    data = source if isinstance(source, np.ndarray) else _open_lazy(source)
+    data = source if isinstance(source, np.ndarray) else open_lazy(source)
     check_dtype_and_shape(data.dtype, data.shape)
     cax = normalize_channel_axis(data, opts.channel_axis)
     arr = _frame_chunked(data, cax) if isinstance(data, np.ndarray) else data
@@ -159,12 +160,6 @@ def _write(
             unchanged=lambda: fingerprint(source, arr, settings) == print_,
         )
     return dest
-
-
-def _open_lazy(source: object) -> da.Array:
-    from ..io.zarr import open_lazy
-
-    return open_lazy(source)
 
 
 def deblur_to_zarr(

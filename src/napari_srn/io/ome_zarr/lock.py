@@ -81,9 +81,8 @@ class WriterLock:
                 raise FileExistsError(self._foreign("a file that is not napari-srn's lock"))
             if owner is not None and not self._stale(owner):
                 raise DestinationLocked(self._locked(owner))
-        write_owner(
-            fd, self.path
-        )  # new, empty (its writer died before writing), or stale: ours now
+        # new, empty (its writer died before writing), or stale: ours now
+        write_owner(fd, self.path)
         return True
 
     def _locked(self, owner: dict | None) -> str:
