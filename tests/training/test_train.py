@@ -171,6 +171,27 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, photos):
     assert read_log(tmp_path / "copied" / "train.csv")["step"] == [1, 2, 3, 4]
 
 
+def test_validation_warns_when_the_bottleneck_stage_is_dead(tmp_path, photos, caplog):
+    start = tiny_srn(3, seed=3)
+    path = tmp_path / "start.safetensors"
+    save_model(start, path, ModelCard(name="start", description="test"))
+    cfg = tiny(tmp_path / "alive", photos, width=None, res_blocks=None, init_weights=str(path))
+    cfg = cfg.replace(steps=2, lr=1e-12, val_every=2)
+    with caplog.at_level("WARNING", logger="napari_srn.training.loop"):
+        train(cfg)
+    assert "stage is dead" not in caplog.text
+    with torch.no_grad():  # what happened to the bundled default: up2's ReLU outputs only 0
+        start.up2[0].bias.fill_(-1e3)
+    save_model(start, path, ModelCard(name="start", description="test"), overwrite=True)
+    with caplog.at_level("WARNING", logger="napari_srn.training.loop"):
+        train(cfg.replace(out=str(tmp_path / "dead")))
+    assert (
+        "step 2: the network's quarter-resolution stage is dead: every output of its "
+        "upsampling up2 is 0" in caplog.text
+    )
+    assert "surgery.reinit_bottleneck" in caplog.text
+
+
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):
     for seq in ("s1", "s2", "s3"):
         for kind in ("sharp", "blur"):

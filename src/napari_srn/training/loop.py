@@ -44,7 +44,7 @@ from ..model.weights import save_model
 from .card import card_metrics, model_card
 from .config import TrainConfig
 from .data import make_loader
-from .metrics import evaluate, multiscale_loss
+from .metrics import dead_stages, evaluate, multiscale_loss
 from .run_files import (
     CHECKPOINT,
     TRAIN_LOG,
@@ -55,6 +55,7 @@ from .run_files import (
     replot,
 )
 from .session import Run, start_run
+from .surgery import UPSAMPLINGS
 
 __all__ = ["TrainProgress", "TrainResult", "train"]
 
@@ -198,6 +199,18 @@ def _validate(run: Run, step: int, lr: float, event: TrainProgress | None) -> Tr
         metrics["ssim"],
         metrics["ssim_input"],
     )
+    for name in dead_stages(run.shipped, run.data.val_set, run.precision):
+        log.warning(
+            "step %d: the network's %s stage is dead: every output of its upsampling %s is 0 "
+            "on the validation images, so it adds nothing to the output and no longer learns; %s",
+            step,
+            UPSAMPLINGS[name],
+            name,
+            "restart it from these weights with napari_srn.training.surgery.reinit_bottleneck "
+            "(docs/training.md)"
+            if name == "up2"
+            else "train again with a lower --lr",
+        )
     nan = float("nan")
     base = event or TrainProgress(step, run.cfg.steps, run.last_loss, lr, nan, nan, nan)
     replot(run.out, run.title, run.cfg.steps)

@@ -1,10 +1,10 @@
-"""widen: a wider copy of a trained network that computes the same output and can learn."""
+"""training.surgery: widen a trained network, see its dead stages, restart the bottleneck."""
 
 import pytest
 import torch
 
 from napari_srn import SRN, SRNConfig
-from napari_srn.training.widen import widen
+from napari_srn.training.surgery import decoder_activity, reinit_bottleneck, widen
 
 
 def _trained_like(cfg: SRNConfig, seed: int = 1) -> SRN:
@@ -91,3 +91,58 @@ def test_layernorm_blocks_are_refused(block):
 def test_model_must_be_an_srn():
     with pytest.raises(TypeError, match="model must be an SRN, got Linear"):
         widen(torch.nn.Linear(2, 2), 8)
+
+
+def _kill_bottleneck(net: SRN) -> SRN:
+    """What happened to the bundled default: up2's outputs all negative, so its ReLU gives 0."""
+    with torch.no_grad():
+        net.up2[0].bias.fill_(-1e3)
+    return net
+
+
+def test_decoder_activity_finds_a_dead_stage():
+    cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3)
+    net = _trained_like(cfg)
+    images = [torch.rand(1, 3, 16, 16), torch.rand(2, 3, 32, 16)]
+    alive = decoder_activity(net, images)
+    assert set(alive) == {"up2", "up1"}
+    assert 0.05 < alive["up2"] < 0.95 and 0.05 < alive["up1"] < 0.95
+    dead = decoder_activity(_kill_bottleneck(net), images)
+    assert dead["up2"] == 0.0 and dead["up1"] > 0.05
+    assert not net.up2._forward_hooks  # the hooks are removed
+
+
+def test_reinit_bottleneck_restarts_the_dead_stage_and_barely_changes_the_output():
+    cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, global_residual=True)
+    dead = _kill_bottleneck(_trained_like(cfg))
+    before = {k: v.clone() for k, v in dead.state_dict().items()}
+    x = [torch.rand(2, 3, 32, 32)]
+    restarted = reinit_bottleneck(dead, scale=0.1, seed=5)
+    assert decoder_activity(restarted, x)["up2"] > 0.2
+    for k, v in dead.state_dict().items():  # the caller's model is untouched
+        assert torch.equal(v, before[k]), k
+    changed = {k for k, v in restarted.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.split(".")[0] in {"enc3", "dec3", "up2"} for k in changed)
+    with torch.no_grad():
+        moved = (restarted(x[0]) - dead(x[0])).abs().mean()
+        moved_full = (reinit_bottleneck(dead, scale=1.0, seed=5)(x[0]) - dead(x[0])).abs().mean()
+    assert 0 < moved < moved_full  # scale keeps the change small
+    restarted.train()
+    restarted(x[0]).square().mean().backward()
+    assert restarted.enc3[0].weight.grad.abs().sum() > 0  # the stage learns again
+    assert torch.equal(reinit_bottleneck(dead, seed=5).up2[0].weight, restarted.up2[0].weight)
+
+
+def test_reinit_bottleneck_restarts_the_convlstm():
+    cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, recurrent="convlstm")
+    net = _trained_like(cfg)
+    restarted = reinit_bottleneck(net)
+    assert not torch.equal(restarted.lstm.conv.weight, net.lstm.conv.weight)
+    assert torch.equal(restarted.enc2[0].weight, net.enc2[0].weight)
+
+
+@pytest.mark.parametrize("scale", [0, -0.1, 1.5, True, "0.1"])
+def test_reinit_bottleneck_names_a_bad_scale(scale):
+    net = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3))
+    with pytest.raises(ValueError, match=r"scale must be a number in \(0, 1\], got"):
+        reinit_bottleneck(net, scale=scale)

@@ -1,0 +1,204 @@
+"""Operations on a trained network: make it wider, restart a dead stage, see which stages work.
+
+Training a network from scratch throws away the hours its predecessor cost, so these change a
+trained SRN in ways that keep (or barely change) what it computes, and the run goes on from it:
+
+* :func:`widen` copies a ResBlock network into a wider one that returns exactly the same output
+  (up to the order of float additions), whose new channels then learn on top of it (the
+  "Net2WiderNet" idea of Chen, Goodfellow and Shlens, ICLR 2016, in its simplest, zero-padding
+  form). Each old channel reads only old channels: the weights from new input channels to old
+  output channels are zero. Each new channel reads every channel with the fresh random weights
+  of a new layer; no old channel reads it yet, but the gradient of those zero weights is not
+  zero, so training connects it. The skip connections add encoder and decoder features channel
+  by channel, so a channel keeps its index at every width; a ConvLSTM's gates and its
+  ``concat(x, h)`` input are blocks of ``width`` channels, each widened in place. LayerNorm
+  blocks (NAFBlock, GateBlock) mix the channels, so only ResBlock networks can be widened.
+* :func:`decoder_activity` measures, for each of the decoder's two upsamplings, the share of
+  its outputs (after its ReLU) that are positive. The quarter-resolution stage (``enc3``, the
+  ConvLSTM, ``dec3``) reaches the output only through ``up2``, and the half-resolution stage
+  only through ``up1``: when every output of an upsampling is zero, its ReLU passes no
+  gradient, the stage below it has stopped contributing and it never starts again by itself.
+  Training warns when that happens.
+* :func:`reinit_bottleneck` restarts a dead quarter-resolution stage with fresh random weights,
+  its upsampling scaled down so the output barely changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+from torch import nn
+
+from ..model.srn import SRN
+
+__all__ = ["decoder_activity", "reinit_bottleneck", "widen"]
+
+
+def _positions(old: int, new: int, groups: int) -> torch.Tensor:
+    """Where the ``old`` channels of a dimension made of ``groups`` equal blocks go at ``new``."""
+    per_old, per_new = old // groups, new // groups
+    return torch.cat([torch.arange(per_old) + g * per_new for g in range(groups)])
+
+
+def _groups(name: str) -> tuple[int, int]:
+    """The block structure (output, input) of a layer's channels: the ConvLSTM's are blocked."""
+    return (4, 2) if name == "lstm.conv" else (1, 1)
+
+
+@torch.no_grad()
+def widen(model: SRN, width: int, *, seed: int = 0) -> SRN:
+    """Return a copy of ``model`` at ``width`` that computes the same output.
+
+    Parameters
+    ----------
+    model : SRN
+        A ResBlock network (``config.block == "resblock"``), with or without a ConvLSTM.
+        It is not modified.
+    width : int
+        Channels of the first encoder stage of the new network (the others get 2x and 4x);
+        at least ``model.config.width``.
+    seed : int
+        Seed of the random weights of the new channels.
+
+    Returns
+    -------
+    SRN
+        The wider network, float32 on the CPU, in eval mode; ``config`` differs from the
+        model's in ``width`` only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from napari_srn import SRN, SRNConfig
+    >>> narrow = SRN(SRNConfig(width=4, res_blocks=1, scales=2)).eval()
+    >>> wide = widen(narrow, 6)
+    >>> x = torch.rand(1, 3, 16, 16)
+    >>> bool(torch.allclose(narrow(x), wide(x), atol=1e-5))
+    True
+    """
+    if not isinstance(model, SRN):
+        raise TypeError(f"model must be an SRN, got {type(model).__name__}")
+    cfg = model.config
+    if cfg.block != "resblock":
+        raise ValueError(
+            f"widen works on ResBlock networks; this one uses block={cfg.block!r}, whose "
+            "LayerNorm mixes the channels, so new channels would change the output"
+        )
+    if isinstance(width, bool) or not isinstance(width, int) or width < cfg.width:
+        raise ValueError(
+            f"width must be an integer of at least the model's width ({cfg.width}), "
+            f"got {width!r}"
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        wide = SRN(dataclasses.replace(cfg, width=width))
+    old_modules = dict(model.named_modules())
+    for name, layer in wide.named_modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            _copy_into(name, old_modules[name], layer)
+        elif list(layer.parameters(recurse=False)):  # pragma: no cover - guarded by the block check
+            raise ValueError(f"widen does not know how to widen {name} ({type(layer).__name__})")
+    return wide.eval()
+
+
+def _copy_into(name: str, old: nn.Module, new: nn.Module) -> None:
+    """Put ``old``'s weights at the old channels of ``new``; cut the old channels off the new."""
+    out_groups, in_groups = _groups(name)
+    w_old = old.weight.detach().float().cpu()
+    w_new = new.weight.data
+    transposed = isinstance(new, nn.ConvTranspose2d)  # weight is (in, out, kh, kw)
+    o_dim, i_dim = (1, 0) if transposed else (0, 1)
+    outs = _positions(w_old.shape[o_dim], w_new.shape[o_dim], out_groups)
+    ins = _positions(w_old.shape[i_dim], w_new.shape[i_dim], in_groups)
+    if transposed:
+        w_new[:, outs] = 0.0
+        w_new[ins[:, None], outs] = w_old
+    else:
+        w_new[outs] = 0.0
+        w_new[outs[:, None], ins] = w_old
+    if new.bias is not None:
+        new.bias.data.zero_()
+        new.bias.data[outs] = old.bias.detach().float().cpu()
+
+
+#: The decoder's upsamplings (deconvolution + ReLU), each the only way from a stage to the output.
+UPSAMPLINGS = {"up2": "quarter-resolution", "up1": "half-resolution"}
+
+
+@torch.no_grad()
+def decoder_activity(model: SRN, images: list[torch.Tensor]) -> dict[str, float]:
+    """Share of positive outputs of each decoder upsampling over ``images``, at every scale.
+
+    Parameters
+    ----------
+    model : SRN
+        Any SRN; it is run in its current precision and device as ``model(image)``.
+    images : list of torch.Tensor
+        ``(N, C, H, W)`` batches the model accepts (e.g. validation inputs).
+
+    Returns
+    -------
+    dict
+        ``{"up2": share, "up1": share}``, each from 0 (the stage below is dead: it no longer
+        reaches the output or learns) to 1.
+    """
+    positive = dict.fromkeys(UPSAMPLINGS, 0)
+    total = dict.fromkeys(UPSAMPLINGS, 0)
+
+    def count(name: str):
+        def hook(_module, _inputs, output):
+            positive[name] += int(torch.count_nonzero(output > 0))
+            total[name] += output.numel()
+
+        return hook
+
+    handles = [getattr(model, n).register_forward_hook(count(n)) for n in UPSAMPLINGS]
+    try:
+        for image in images:
+            model(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: positive[n] / max(1, total[n]) for n in UPSAMPLINGS}
+
+
+@torch.no_grad()
+def reinit_bottleneck(model: SRN, *, scale: float = 0.1, seed: int = 0) -> SRN:
+    """Return a copy of ``model`` whose quarter-resolution stage starts again from random weights.
+
+    The stage is ``enc3`` (its strided convolution and blocks), the ConvLSTM if there is one,
+    ``dec3`` and the upsampling ``up2`` that adds it back to the half-resolution features. Use it
+    when that stage is dead (:func:`decoder_activity` gives ``up2`` a share of 0: it adds
+    nothing, so the random weights change the output only by what the new ``up2`` adds, which
+    ``scale`` keeps small while half of its outputs are positive, so the stage learns again).
+
+    Parameters
+    ----------
+    model : SRN
+        The trained network; it is not modified.
+    scale : float
+        Factor on the new ``up2`` deconvolution's random weights (its bias starts at zero), in
+        (0, 1]. At 0.1 the bundled default's output moves by about 65 dB PSNR, at 1 by 47 dB.
+    seed : int
+        Seed of the new random weights.
+
+    Returns
+    -------
+    SRN
+        The network, float32 on the CPU, in eval mode, with ``model``'s config.
+    """
+    if not isinstance(model, SRN):
+        raise TypeError(f"model must be an SRN, got {type(model).__name__}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+        raise ValueError(f"scale must be a number in (0, 1], got {scale!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = SRN(model.config)
+    restarted = copy.deepcopy(model).float().cpu()
+    for name in ("enc3", "lstm", "dec3", "up2"):
+        if getattr(fresh, name) is not None:
+            getattr(restarted, name).load_state_dict(getattr(fresh, name).state_dict())
+    restarted.up2[0].weight.mul_(scale)
+    return restarted.eval()
