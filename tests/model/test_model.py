@@ -64,6 +64,34 @@ def test_config_round_trip_and_unknown_keys():
         SRNConfig.from_dict({"widht": 8, "depth": 2})
 
 
+def test_up_slope_makes_the_upsamplings_leaky_and_is_checked():
+    relu = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3))
+    leaky = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, up_slope=0.01))
+    assert isinstance(relu.up2[1], torch.nn.ReLU) and isinstance(relu.up1[1], torch.nn.ReLU)
+    for up in (leaky.up2[1], leaky.up1[1]):
+        assert isinstance(up, torch.nn.LeakyReLU) and up.negative_slope == 0.01
+    leaky.load_state_dict(relu.state_dict())  # the same weights: only the activation differs
+    with torch.no_grad():
+        relu.up2[0].bias.fill_(-1.0)  # every output of up2 negative: ReLU gives 0, no gradient
+        leaky.up2[0].bias.fill_(-1.0)
+    x = torch.rand(1, 3, 16, 16)
+    relu(x).sum().backward()
+    leaky(x).sum().backward()
+    assert relu.enc3[0].weight.grad.abs().sum() == 0
+    assert leaky.enc3[0].weight.grad.abs().sum() > 0
+    for bad in (-0.1, 1.0, float("nan"), True, "0.01"):
+        with pytest.raises(ValueError, match=r"up_slope must be a number in \[0, 1\), got"):
+            SRNConfig(up_slope=bad)
+
+
+def test_up_slope_is_left_out_of_older_models_headers():
+    """Files and zarr-store identities of models from before up_slope stay as they were."""
+    assert "up_slope" not in SRNConfig(width=8).to_dict()
+    assert SRNConfig.from_dict({"width": 8}) == SRNConfig(width=8)
+    leaky = SRNConfig(width=8, up_slope=0.01)
+    assert leaky.to_dict()["up_slope"] == 0.01 and SRNConfig.from_dict(leaky.to_dict()) == leaky
+
+
 def test_unknown_variant_lists_choices():
     with pytest.raises(ValueError, match="color_lstm"):
         config_for_variant("rgb")

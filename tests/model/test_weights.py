@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import napari_srn
-from napari_srn import ModelCard, SRNConfig, list_models, load_model, save_model
+from napari_srn import SRN, ModelCard, SRNConfig, list_models, load_model, save_model
 from napari_srn.model import weights as W
 
 from ..helpers import tiny_srn
@@ -48,6 +48,14 @@ def test_round_trip_keeps_config_weights_and_card(tmp_path, block):
     assert loaded.sha256 == sha
     for (k, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_round_trip_keeps_a_leaky_upsampling(tmp_path):
+    net = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, up_slope=0.01))
+    save_model(net, tmp_path / "m.safetensors", CARD)
+    loaded = load_model(tmp_path / "m.safetensors", device="cpu")
+    assert loaded.config.up_slope == 0.01
+    assert isinstance(loaded.up2[1], torch.nn.LeakyReLU)
 
 
 def test_half_precision_file_is_smaller_and_loads_as_float32(tmp_path):

@@ -146,3 +146,15 @@ def test_reinit_bottleneck_names_a_bad_scale(scale):
     net = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3))
     with pytest.raises(ValueError, match=r"scale must be a number in \(0, 1\], got"):
         reinit_bottleneck(net, scale=scale)
+
+
+def test_reinit_bottleneck_can_make_the_upsamplings_leaky():
+    cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3)
+    net = _kill_bottleneck(_trained_like(cfg))
+    leaky = reinit_bottleneck(net, up_slope=0.01)
+    assert leaky.config == SRNConfig(**{**cfg.__dict__, "up_slope": 0.01})
+    assert isinstance(leaky.up1[1], torch.nn.LeakyReLU)
+    assert torch.equal(leaky.enc2[0].weight, net.enc2[0].weight)
+    assert net.config.up_slope == 0.0  # the caller's model is untouched
+    with pytest.raises(ValueError, match="up_slope must be a number in"):
+        reinit_bottleneck(net, up_slope=1.5)

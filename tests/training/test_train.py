@@ -21,6 +21,7 @@ from skimage import data as skdata
 from napari_srn import ModelCard, TrainConfig, deblur, load_model, save_model, train
 from napari_srn.cli import main
 from napari_srn.training.config import config_from_file
+from napari_srn.training.export import export_checkpoint
 from napari_srn.training.metrics import multiscale_loss
 from napari_srn.training.run_files import read_log
 from napari_srn.training.session import PolyDecay
@@ -190,6 +191,25 @@ def test_validation_warns_when_the_bottleneck_stage_is_dead(tmp_path, photos, ca
         "upsampling up2 is 0" in caplog.text
     )
     assert "surgery.reinit_bottleneck" in caplog.text
+
+
+def test_checkpoints_from_before_up_slope_resume_and_export(tmp_path, photos):
+    cfg = tiny(tmp_path, photos, steps=2, val_every=0)
+    result = train(cfg)
+    assert result.weights is not None
+    checkpoint = result.run_dir / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["config"]["up_slope"] == 0.0
+    del state["config"]["up_slope"]  # as written before the field existed
+    torch.save(state, checkpoint)
+    assert train(cfg.replace(resume=True, steps=3)).step == 3
+    state = torch.load(checkpoint, weights_only=True)
+    del state["config"]["up_slope"]
+    torch.save(state, checkpoint)
+    exported = export_checkpoint(checkpoint, tmp_path / "old.safetensors")
+    assert load_model(exported).config.up_slope == 0.0
+    leaky = train(tiny(tmp_path / "leaky", photos, steps=1, val_every=0, up_slope=0.01))
+    assert load_model(leaky.weights).config.up_slope == 0.01
 
 
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):

@@ -50,6 +50,14 @@ class SRNConfig:
         convolutions around it), or a GateBlock (LayerNorm and SimpleGate around two dense
         ``kernel_size`` convolutions, then a gated pointwise feed-forward part; not in the
         paper), 30 C^2 multiply-adds per pixel against a 3x3 ResBlock's 18 C^2.
+    up_slope : float
+        Negative slope of the activation after each of the decoder's two upsamplings, in
+        [0, 1): 0 is the paper's ReLU; above 0 a LeakyReLU (not in the paper). Each upsampling
+        is the only way from a lower-resolution stage to the output, and when a ReLU there
+        outputs only zeros it passes no gradient: the whole stage below stops contributing
+        and never starts again (the bundled ``srn-color-w16k3`` lost its quarter-resolution
+        stage that way). A small slope such as 0.01 keeps the gradient flowing and, at the
+        start of training, changes the output by very little.
     """
 
     channels: int = 3
@@ -60,6 +68,7 @@ class SRNConfig:
     recurrent: Recurrent = "none"
     global_residual: bool = False
     block: Block = "resblock"
+    up_slope: float = 0.0
 
     def __post_init__(self) -> None:
         errors = []
@@ -85,6 +94,9 @@ class SRNConfig:
             )
         if not isinstance(self.global_residual, bool):
             errors.append(f"global_residual must be True or False, got {self.global_residual!r}")
+        slope = self.up_slope
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
+            errors.append(f"up_slope must be a number in [0, 1), got {slope!r}")
         if errors:
             raise ValueError("Invalid SRNConfig:\n  - " + "\n  - ".join(errors))
 
@@ -114,12 +126,18 @@ class SRNConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (what :meth:`from_dict` reads back).
 
+        ``up_slope``, added after the first weights files, is left out at its default (0), so
+        those models keep the same header and the same identity in the zarr stores they wrote.
+
         Returns
         -------
         dict
             Field name to value.
         """
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if values["up_slope"] == 0:
+            del values["up_slope"]
+        return values
 
     def to_json(self) -> str:
         """The fields as JSON with sorted keys (as stored in a weights file's header).

@@ -102,9 +102,15 @@ class SRN(nn.Module):
         )
         self.lstm = ConvLSTMCell(4 * w, 3) if cfg.recurrent == "convlstm" else None
         self.dec3 = blocks(4 * w)
-        self.up2 = nn.Sequential(deconv(4 * w, 2 * w), nn.ReLU(inplace=True))
+
+        def up_activation() -> nn.Module:
+            if cfg.up_slope:
+                return nn.LeakyReLU(cfg.up_slope, inplace=True)
+            return nn.ReLU(inplace=True)
+
+        self.up2 = nn.Sequential(deconv(4 * w, 2 * w), up_activation())
         self.dec2 = blocks(2 * w)
-        self.up1 = nn.Sequential(deconv(2 * w, w), nn.ReLU(inplace=True))
+        self.up1 = nn.Sequential(deconv(2 * w, w), up_activation())
         self.dec1 = blocks(w)
         self.out = conv(w, c, k)
         if cfg.global_residual:

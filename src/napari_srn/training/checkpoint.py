@@ -20,7 +20,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from .config import RUN_ONLY_FIELDS, TrainConfig
+from ..model.config import SRNConfig
+from .config import MODEL_FIELDS, RUN_ONLY_FIELDS, TrainConfig
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -101,6 +102,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+#: Architecture fields that checkpoints written before them do not have, at the value those
+#: checkpoints' networks had (``SRNConfig``'s default).
+ARCHITECTURE_ADDED_LATER: dict[str, Any] = {"up_slope": 0.0}
+
+
+def checkpoint_architecture(config: dict[str, Any]) -> SRNConfig:
+    """The network of a checkpoint's resolved config (older checkpoints included)."""
+    saved = {**ARCHITECTURE_ADDED_LATER, **config}
+    return SRNConfig.from_dict({k: saved[k] for k in MODEL_FIELDS})
+
+
 #: What every checkpoint holds (checked before anything of the run is touched).
 CHECKPOINT_KEYS = ("step", "elapsed_s", "model", "optimizer", "scheduler", "rng", "config")
 
@@ -112,6 +124,7 @@ def check_resume_config(saved: dict[str, Any], config: TrainConfig, out: Path, s
     checkpoint, so where the starting weights lie does not change what is computed; nor does
     ``out``, so a run directory may be moved or copied and resumed where it now lies."""
     try:
+        saved = {**ARCHITECTURE_ADDED_LATER, **saved}
         old = TrainConfig.from_dict({**saved, "resume": False, "overwrite": False})
     except ValueError as err:
         raise ValueError(f"the checkpoint in {str(out)!r} has an unreadable config: {err}") from err

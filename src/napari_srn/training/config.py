@@ -320,6 +320,12 @@ class TrainConfig:
         "stage blocks: resblock (the paper's), nafblock (NAFNet-style, cheaper) or gateblock "
         "(LayerNorm and SimpleGate around dense convolutions)",
     )
+    up_slope: float | None = _field(
+        None,
+        "model",
+        "negative slope after the decoder's upsamplings: 0, the paper's ReLU, or a LeakyReLU's "
+        "(0.01 keeps a stage from dying; not in the paper)",
+    )
     init_weights: str | None = _field(
         None,
         "model",

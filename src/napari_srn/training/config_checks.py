@@ -54,6 +54,7 @@ MODEL_FIELDS = (
     "recurrent",
     "global_residual",
     "block",
+    "up_slope",
 )
 
 # ------------------------------------------------------------------------- field rules

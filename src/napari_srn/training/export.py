@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..model.config import SRNConfig
 from ..model.srn import SRN
 from ..model.weights import ModelCard, save_model
-from .checkpoint import load_checkpoint
-from .config import MODEL_FIELDS
+from .checkpoint import checkpoint_architecture, load_checkpoint
 
 __all__ = ["export_checkpoint"]
 
@@ -25,8 +23,7 @@ def export_checkpoint(
     """
     state = load_checkpoint(Path(checkpoint))
     cfg = state["config"]
-    arch = SRNConfig(**{k: cfg[k] for k in MODEL_FIELDS})
-    model = SRN(arch)
+    model = SRN(checkpoint_architecture(cfg))
     averaged = "ema" in state
     model.load_state_dict(state["ema"] if averaged else state["model"])
     step = int(state["step"])
