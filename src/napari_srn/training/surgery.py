@@ -26,6 +26,8 @@ trained SRN in ways that keep (or barely change) what it computes, and the run g
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -95,13 +97,16 @@ def widen(model: SRN, width: int, *, seed: int = 0) -> SRN:
     old_modules = dict(model.named_modules())
     for name, layer in wide.named_modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            _copy_into(name, old_modules[name], layer)
+            _copy_into(name, cast(_Conv, old_modules[name]), layer)
         elif list(layer.parameters(recurse=False)):  # pragma: no cover - guarded by the block check
             raise ValueError(f"widen does not know how to widen {name} ({type(layer).__name__})")
     return wide.eval()
 
 
-def _copy_into(name: str, old: nn.Module, new: nn.Module) -> None:
+_Conv = nn.Conv2d | nn.ConvTranspose2d
+
+
+def _copy_into(name: str, old: _Conv, new: _Conv) -> None:
     """Put ``old``'s weights at the old channels of ``new``; cut the old channels off the new."""
     out_groups, in_groups = _groups(name)
     w_old = old.weight.detach().float().cpu()
@@ -116,12 +121,13 @@ def _copy_into(name: str, old: nn.Module, new: nn.Module) -> None:
     else:
         w_new[outs] = 0.0
         w_new[outs[:, None], ins] = w_old
-    if new.bias is not None:
+    if new.bias is not None and old.bias is not None:
         new.bias.data.zero_()
         new.bias.data[outs] = old.bias.detach().float().cpu()
 
 
-#: The decoder's upsamplings (deconvolution + ReLU), each the only way from a stage to the output.
+#: The decoder's upsamplings (deconvolution + ReLU or LeakyReLU), each the only way from a
+#: stage to the output.
 UPSAMPLINGS = {"up2": "quarter-resolution", "up1": "half-resolution"}
 
 
@@ -145,8 +151,8 @@ def decoder_activity(model: SRN, images: list[torch.Tensor]) -> dict[str, float]
     positive = dict.fromkeys(UPSAMPLINGS, 0)
     total = dict.fromkeys(UPSAMPLINGS, 0)
 
-    def count(name: str):
-        def hook(_module, _inputs, output):
+    def count(name: str) -> Callable[[nn.Module, Any, torch.Tensor], None]:
+        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             positive[name] += int(torch.count_nonzero(output > 0))
             total[name] += output.numel()
 
@@ -209,5 +215,5 @@ def reinit_bottleneck(
     for name in ("enc3", "lstm", "dec3", "up2"):
         if getattr(fresh, name) is not None:
             getattr(restarted, name).load_state_dict(getattr(fresh, name).state_dict())
-    restarted.up2[0].weight.mul_(scale)
+    cast(nn.ConvTranspose2d, restarted.up2[0]).weight.mul_(scale)
     return restarted.eval()
