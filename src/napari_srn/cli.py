@@ -256,20 +256,17 @@ def _options(args: argparse.Namespace, **changes: Any) -> Any:
 
 
 def _deblur_to_zarr(args: argparse.Namespace, src: _Input, out: Path) -> int:
-    from .inference.to_zarr import deblur_to_zarr
-    from .inference.validate import GuessedAxis
+    from .inference.to_zarr import iter_deblur_to_zarr, run_to_zarr
 
-    axis = src.axis
-    if src.alpha and axis is not None and src.shape[axis] == 2:  # the file says gray+alpha
-        axis = GuessedAxis(axis % len(src.shape))  # which the library keeps as such
-    deblur_to_zarr(
+    steps = iter_deblur_to_zarr(
         src.image,
         out,
-        options=_options(args, channel_axis=axis),
+        options=_options(args, channel_axis=src.axis),
         axes=args.axes or _ngff_letters(src.file_axes, len(src.shape), src.axis),
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        alpha=True if src.alpha else None,  # None: from the shape, as deblur_to_zarr decides
     )
+    run_to_zarr(steps, out, progress=not args.no_progress)
     print(f"wrote {out}")
     return 0
 

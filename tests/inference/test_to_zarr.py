@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_srn import Cancelled, deblur, deblur_to_zarr, save_model
+from napari_srn import Cancelled, DeblurOptions, deblur, deblur_to_zarr, save_model
 from napari_srn.cli import main
 from napari_srn.model.srn import SRN
 from napari_srn.model.weights import ModelCard
@@ -492,3 +492,24 @@ def test_a_second_writer_is_refused_and_a_killed_writers_lock_is_taken_over(tmp_
                 zarr.open_array(str(dest / level))[:], zarr.open_array(str(reference / level))[:]
             )
     assert zarr.open_group(str(dest)).attrs["napari_srn"]["status"] == "complete"
+
+
+def test_an_image_files_gray_and_alpha_go_to_zarr_with_the_alpha_untouched(tmp_path):
+    """iter_deblur_to_zarr(alpha=True): what an image file says of its last channel."""
+    from napari_srn.inference.to_zarr import iter_deblur_to_zarr, run_to_zarr
+
+    rng = np.random.default_rng(4)
+    gray = rng.integers(0, 256, (40, 48), dtype=np.uint8)
+    alpha = np.where(rng.random((40, 48)) > 0.5, 255, 0).astype(np.uint8)
+    image = np.stack([gray, alpha], -1)
+    kept = image.copy()
+    steps = iter_deblur_to_zarr(
+        image, tmp_path / "o.zarr", options=DeblurOptions(channel_axis=-1), alpha=True
+    )
+    assert run_to_zarr(steps, tmp_path / "o.zarr") == tmp_path / "o.zarr"
+    stored = zarr.open_group(str(tmp_path / "o.zarr"), mode="r")["0"][:]  # c, y, x
+    np.testing.assert_array_equal(stored[1], alpha)
+    np.testing.assert_array_equal(stored[0], deblur(gray))
+    np.testing.assert_array_equal(image, kept)
+    with pytest.raises(ValueError, match="3-channel model"):  # two channels, no alpha said
+        iter_deblur_to_zarr(image, tmp_path / "p.zarr", options=DeblurOptions(channel_axis=-1))

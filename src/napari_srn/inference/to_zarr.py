@@ -91,6 +91,7 @@ def iter_deblur_to_zarr(
     axes: str | None = None,
     overwrite: bool = False,
     batch_size: int | None = None,
+    alpha: bool | None = None,
 ) -> Generator[Progress, None, Path]:
     """Generator form of :func:`deblur_to_zarr`: yields :class:`Progress` (chunks done, of
     all) after each batch of chunks and returns ``dest``. Stop iterating (``close()``) to
@@ -114,6 +115,10 @@ def iter_deblur_to_zarr(
         As for :func:`deblur_to_zarr`.
     batch_size : int, optional
         As for :func:`deblur_to_zarr`.
+    alpha : bool, optional
+        True when the last channel (on ``channel_axis``) is transparency, as an image file
+        says (gray+alpha, RGBA): copied through as it is. None decides from the shape, as
+        :func:`deblur_to_zarr` does (4 channels are RGBA).
 
     Returns
     -------
@@ -129,7 +134,7 @@ def iter_deblur_to_zarr(
     cax = normalize_channel_axis(data, opts.channel_axis)
     arr = _frame_chunked(data, cax) if isinstance(data, np.ndarray) else data
     names = ngff_axes(axes, arr.ndim, cax)
-    plan = make_plan(arr, opts.replace(channel_axis=cax), lazy=True)
+    plan = make_plan(arr, opts.replace(channel_axis=cax), lazy=True, alpha=alpha)
     return _write(source, arr, plan, names, dest, overwrite, _batch(batch_size))
 
 
@@ -236,6 +241,17 @@ def deblur_to_zarr(
     gen = iter_deblur_to_zarr(
         source, dest, options=opts, axes=axes, overwrite=overwrite, batch_size=batch_size
     )
+    return run_to_zarr(gen, dest, progress, cancel)
+
+
+def run_to_zarr(
+    gen: Generator[Progress, None, Path],
+    dest: str | os.PathLike,
+    progress: bool | Callable[[int, int], object] = False,
+    cancel: Callable[[], bool] | None = None,
+) -> Path:
+    """Run :func:`iter_deblur_to_zarr`'s generator to the end, reporting ``progress`` and
+    asking ``cancel`` between batches, as :func:`deblur_to_zarr` describes."""
     asked = None  # the count of done chunks cancel() was last asked at
     with reporter(progress, desc="deblur to zarr", unit="chunk") as report:
         while True:
