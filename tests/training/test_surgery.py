@@ -130,7 +130,8 @@ def test_reinit_bottleneck_restarts_the_dead_stage_and_barely_changes_the_output
     restarted.train()
     restarted(x[0]).square().mean().backward()
     assert restarted.enc3[0].weight.grad.abs().sum() > 0  # the stage learns again
-    assert torch.equal(reinit_bottleneck(dead, seed=5).up2[0].weight, restarted.up2[0].weight)
+    again = reinit_bottleneck(dead, scale=0.1, seed=5)
+    assert torch.equal(again.up2[0].weight, restarted.up2[0].weight)
 
 
 def test_reinit_bottleneck_restarts_the_convlstm():
@@ -141,20 +142,47 @@ def test_reinit_bottleneck_restarts_the_convlstm():
     assert torch.equal(restarted.enc2[0].weight, net.enc2[0].weight)
 
 
-@pytest.mark.parametrize("scale", [0, -0.1, 1.5, True, "0.1"])
+@pytest.mark.parametrize("scale", [-0.1, 1.5, True, "0.1"])
 def test_reinit_bottleneck_names_a_bad_scale(scale):
     net = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3))
-    with pytest.raises(ValueError, match=r"scale must be a number in \(0, 1\], got"):
+    with pytest.raises(ValueError, match=r"scale must be a number in \[0, 1\], got"):
         reinit_bottleneck(net, scale=scale)
+    with pytest.raises(ValueError, match=r"scale=0 needs a LeakyReLU after up2 \(up_slope > 0"):
+        reinit_bottleneck(net, scale=0, up_slope=0)
+
+
+def test_by_default_the_new_stage_adds_nothing_yet_learns():
+    """up2 starts at zero behind a LeakyReLU: the stage's random output is not noise to the
+    trained layers after it, and the gradient reaches up2, then the stage."""
+    cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, up_slope=0.01)
+    dead = _kill_bottleneck(_trained_like(cfg))
+    restarted = reinit_bottleneck(dead)
+    assert restarted.config == cfg
+    up2 = restarted.up2[0]
+    assert torch.count_nonzero(up2.weight) == 0 and torch.count_nonzero(up2.bias) == 0
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():  # a LeakyReLU of -1e3 still leaks: compare with up2's output at 0
+        dead.up2.register_forward_hook(lambda m, i, o: torch.zeros_like(o))
+        torch.testing.assert_close(restarted(x), dead(x))
+    restarted.train()
+    restarted(x).square().mean().backward()
+    assert up2.weight.grad.abs().sum() > 0
+    opt = torch.optim.Adam(restarted.parameters(), lr=1e-3)
+    opt.step()
+    opt.zero_grad()
+    restarted(x).square().mean().backward()
+    assert restarted.enc3[0].weight.grad.abs().sum() > 0
 
 
 def test_reinit_bottleneck_can_make_the_upsamplings_leaky():
     cfg = SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3)
     net = _kill_bottleneck(_trained_like(cfg))
-    leaky = reinit_bottleneck(net, up_slope=0.01)
+    leaky = reinit_bottleneck(net)  # the default slope
     assert leaky.config == SRNConfig(**{**cfg.__dict__, "up_slope": 0.01})
+    assert reinit_bottleneck(net, scale=0.1, up_slope=None).config == cfg  # None: the model's
     assert isinstance(leaky.up1[1], torch.nn.LeakyReLU)
     assert torch.equal(leaky.enc2[0].weight, net.enc2[0].weight)
     assert net.config.up_slope == 0.0  # the caller's model is untouched
     with pytest.raises(ValueError, match="up_slope must be a number in"):
         reinit_bottleneck(net, up_slope=1.5)
+    assert isinstance(reinit_bottleneck(net, scale=0.1, up_slope=None).up2[1], torch.nn.ReLU)
