@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import torch
 import yaml
 from skimage import data as skdata
 
-from napari_srn import ModelCard, TrainConfig, deblur, load_model, save_model, train
+from napari_srn import SRN, ModelCard, TrainConfig, deblur, load_model, save_model, train
 from napari_srn.cli import main
 from napari_srn.training.config import config_from_file
 from napari_srn.training.export import export_checkpoint
@@ -191,6 +192,13 @@ def test_validation_warns_when_the_bottleneck_stage_is_dead(tmp_path, photos, ca
         "upsampling up2 is 0" in caplog.text
     )
     assert "surgery.reinit_bottleneck" in caplog.text
+    caplog.clear()  # a LeakyReLU upsampling still leaks and learns: not dead
+    leaky = SRN(dataclasses.replace(start.config, up_slope=0.01))
+    leaky.load_state_dict(start.state_dict())
+    save_model(leaky, path, ModelCard(name="start", description="test"), overwrite=True)
+    with caplog.at_level("WARNING", logger="napari_srn.training.loop"):
+        train(cfg.replace(out=str(tmp_path / "leaky")))
+    assert "stage is dead" not in caplog.text
 
 
 def test_checkpoints_from_before_up_slope_resume_and_export(tmp_path, photos):

@@ -82,9 +82,12 @@ def evaluate(model: SRN, dataset: ValSet, precision: Precision) -> dict[str, flo
 
 
 def dead_stages(model: SRN, dataset: ValSet, precision: Precision) -> list[str]:
-    """The decoder upsamplings (``"up2"``, ``"up1"``) none of whose outputs is positive on the
-    validation inputs: the stage below each has stopped reaching the output and learning
-    (:func:`napari_srn.training.surgery.decoder_activity`)."""
+    """The decoder upsamplings (``"up2"``, ``"up1"``) behind a ReLU none of whose outputs is
+    positive on the validation inputs: the stage below each has stopped reaching the output and
+    learning (:func:`napari_srn.training.surgery.decoder_activity`). A LeakyReLU
+    (``up_slope`` > 0) cannot die, so its network has none."""
+    if model.config.up_slope:
+        return []
     was_training = model.training
     model.eval()
     try:

@@ -145,8 +145,9 @@ def decoder_activity(model: SRN, images: list[torch.Tensor]) -> dict[str, float]
     Returns
     -------
     dict
-        ``{"up2": share, "up1": share}``, each from 0 (the stage below is dead: it no longer
-        reaches the output or learns) to 1.
+        ``{"up2": share, "up1": share}``, each from 0 to 1. At 0 behind a ReLU
+        (``config.up_slope == 0``) the stage below is dead: it no longer reaches the output or
+        learns. Behind a LeakyReLU it still leaks and learns.
     """
     positive = dict.fromkeys(UPSAMPLINGS, 0)
     total = dict.fromkeys(UPSAMPLINGS, 0)
