@@ -213,7 +213,7 @@ def _validate(run: Run, step: int, lr: float, event: TrainProgress | None) -> Tr
         )
     nan = float("nan")
     base = event or TrainProgress(step, run.cfg.steps, run.last_loss, lr, nan, nan, nan)
-    replot(run.out, run.title, run.cfg.steps)
+    replot(run.out, run.title, run.cfg.steps, run.cfg.loss)
     return dataclasses.replace(base, val=dict(run.last_val))
 
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_progress"]
 
+#: How each ``TrainConfig.loss`` is named in the plot.
+LOSS_NAMES = {"mse": "MSE", "l1": "L1", "l1+fft": "L1 + 0.1 x Fourier L1"}
+
 Series = tuple[str, Sequence[float], Sequence[float], tuple[int, int, int]]
 
 _W, _H, _M = 520, 360, (62, 18, 48, 44)  # panel size; margins left, right, top, bottom
@@ -34,6 +37,8 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
+    if abs(v) >= 1000 and v == int(v):  # step counts: 15,000, not 2e+04
+        return f"{v:,.0f}"
     if abs(v) >= 1e4 or abs(v) < 1e-2:
         return f"{v:.0e}"
     return f"{v:g}" if abs(v) >= 1 else f"{v:.3g}"
@@ -127,9 +132,11 @@ def plot_progress(
     input_psnr: Sequence[float],
     title: str = "",
     xlim: tuple[float, float] | None = None,
+    loss: str = "mse",
 ) -> Path:
     """Write a two-panel PNG: training loss (log scale) and validation PSNR against steps
-    (both over ``xlim``, e.g. the whole run, when given)."""
+    (both over ``xlim``, e.g. the whole run, when given); ``loss`` names the loss (a
+    :class:`~napari_srn.training.config.TrainConfig` ``loss``) in the left panel's title."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
@@ -143,7 +150,7 @@ def plot_progress(
     _panel(
         sdraw,
         0,
-        "training loss (sum of the scales' MSE)",
+        f"training loss (sum of the scales' {LOSS_NAMES.get(loss, loss)})",
         "step",
         [("loss", steps, losses, (31, 119, 180))],
         True,

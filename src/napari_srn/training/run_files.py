@@ -247,8 +247,8 @@ def read_log(path: str | os.PathLike) -> dict[str, list[float]]:
     return {n: [float(r[n]) for r in rows] for n in names}
 
 
-def replot(out: Path, title: str, steps: int) -> None:
-    """Redraw the run's ``progress.png`` from its two logs."""
+def replot(out: Path, title: str, steps: int, loss: str = "mse") -> None:
+    """Redraw the run's ``progress.png`` from its two logs (``loss``: the config's)."""
     train_log, val_log = read_log(out / TRAIN_LOG), read_log(out / VAL_LOG)
     plot_progress(
         out / PLOT,
@@ -259,4 +259,5 @@ def replot(out: Path, title: str, steps: int) -> None:
         val_log["psnr_input"],
         title=title,
         xlim=(0, steps),
+        loss=loss,
     )

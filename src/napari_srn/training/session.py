@@ -225,7 +225,7 @@ class Run:
                 else {}
             ),
         )
-        replot(self.out, self.title, self.cfg.steps)
+        replot(self.out, self.title, self.cfg.steps, self.cfg.loss)
 
 
 def _build_model(
