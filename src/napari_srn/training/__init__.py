@@ -27,7 +27,7 @@ The run:
 * :mod:`.card` — the model card of the final weights;
 * :mod:`.plot` — the curve of loss and validation PSNR;
 * :mod:`.export` — a checkpoint (at any step) as a weights file;
-* :mod:`.widen` — a trained network copied into a wider one that computes the same output;
+* :mod:`.surgery` — a trained network widened, its dead decoder stages found and restarted;
 * :mod:`.cli` — the ``train`` subcommand (argparse only).
 
 Importing this package imports nothing else, so ``napari-srn --help`` stays fast.

@@ -44,7 +44,7 @@ from ..model.weights import save_model
 from .card import card_metrics, model_card
 from .config import TrainConfig
 from .data import make_loader
-from .metrics import dead_stages, evaluate, multiscale_loss
+from .metrics import evaluate, multiscale_loss
 from .run_files import (
     CHECKPOINT,
     TRAIN_LOG,
@@ -55,7 +55,7 @@ from .run_files import (
     replot,
 )
 from .session import Run, start_run
-from .surgery import UPSAMPLINGS
+from .surgery import UPSAMPLINGS, dead_stages, watch_decoder
 
 __all__ = ["TrainProgress", "TrainResult", "train"]
 
@@ -187,7 +187,8 @@ def _validate(run: Run, step: int, lr: float, event: TrainProgress | None) -> Tr
     """Score the shipped weights on the validation set: a row of val.csv, a log line, the
     curve, and the callback's event with ``val`` set."""
     assert run.data.val_set is not None
-    metrics = evaluate(run.shipped, run.data.val_set, run.precision)
+    with watch_decoder(run.shipped) as shares:  # the same passes find dead decoder stages
+        metrics = evaluate(run.shipped, run.data.val_set, run.precision)
     run.last_val = {"step": float(step), **metrics}
     row = [step, *(metrics[k] for k in ("psnr", "ssim", "psnr_input", "ssim_input"))]
     append_row(run.out / VAL_LOG, [*row, int(metrics["images"]), run.wall()])
@@ -199,7 +200,7 @@ def _validate(run: Run, step: int, lr: float, event: TrainProgress | None) -> Tr
         metrics["ssim"],
         metrics["ssim_input"],
     )
-    for name in dead_stages(run.shipped, run.data.val_set, run.precision):
+    for name in dead_stages(run.shipped, shares):
         log.warning(
             "step %d: the network's %s stage is dead: every output of its upsampling %s is 0 "
             "on the validation images, so it adds nothing to the output and no longer learns; %s",

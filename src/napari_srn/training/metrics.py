@@ -15,9 +15,8 @@ from torch.nn import functional as F
 from ..inference.precision import Precision
 from ..model.srn import SRN, resize
 from .data import ValSet
-from .surgery import UPSAMPLINGS, decoder_activity
 
-__all__ = ["dead_stages", "evaluate", "multiscale_loss"]
+__all__ = ["evaluate", "multiscale_loss"]
 
 
 def multiscale_loss(
@@ -79,21 +78,3 @@ def evaluate(model: SRN, dataset: ValSet, precision: Precision) -> dict[str, flo
         "ssim_input": ssim_input,
         "images": float(len(dataset)),
     }
-
-
-def dead_stages(model: SRN, dataset: ValSet, precision: Precision) -> list[str]:
-    """The decoder upsamplings (``"up2"``, ``"up1"``) behind a ReLU none of whose outputs is
-    positive on the validation inputs: the stage below each has stopped reaching the output and
-    learning (:func:`napari_srn.training.surgery.decoder_activity`). A LeakyReLU
-    (``up_slope`` > 0) cannot die, so its network has none."""
-    if model.config.up_slope:
-        return []
-    was_training = model.training
-    model.eval()
-    try:
-        with precision.autocast():
-            inputs = [precision.tensor(dataset[i][0][None]) for i in range(len(dataset))]
-            activity = decoder_activity(model, inputs)
-    finally:
-        model.train(was_training)
-    return [name for name in UPSAMPLINGS if activity[name] == 0.0]

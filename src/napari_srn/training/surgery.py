@@ -13,11 +13,12 @@ trained SRN in ways that keep (or barely change) what it computes, and the run g
   by channel, so a channel keeps its index at every width; a ConvLSTM's gates and its
   ``concat(x, h)`` input are blocks of ``width`` channels, each widened in place. LayerNorm
   blocks (NAFBlock, GateBlock) mix the channels, so only ResBlock networks can be widened.
-* :func:`decoder_activity` measures, for each of the decoder's two upsamplings, the share of
-  its outputs (after its ReLU) that are positive. The quarter-resolution stage (``enc3``, the
-  ConvLSTM, ``dec3``) reaches the output only through ``up2``, and the half-resolution stage
-  only through ``up1``: when every output of an upsampling is zero, its ReLU passes no
-  gradient, the stage below it has stopped contributing and it never starts again by itself.
+* :func:`decoder_activity` (or :func:`watch_decoder` around any run of the model) measures,
+  for each of the decoder's two upsamplings, the share of its outputs (after its ReLU) that are
+  positive. The quarter-resolution stage (``enc3``, the ConvLSTM, ``dec3``) reaches the output
+  only through ``up2``, and the half-resolution stage only through ``up1``: when every output
+  of an upsampling is zero, its ReLU passes no gradient, the stage below it has stopped
+  contributing and it never starts again by itself (:func:`dead_stages`).
   Training warns when that happens.
 * :func:`reinit_bottleneck` restarts a dead quarter-resolution stage with fresh random weights
   behind an upsampling that starts at zero and cannot die again.
@@ -26,7 +27,8 @@ trained SRN in ways that keep (or barely change) what it computes, and the run g
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import torch
@@ -34,7 +36,7 @@ from torch import nn
 
 from ..model.srn import SRN
 
-__all__ = ["decoder_activity", "reinit_bottleneck", "widen"]
+__all__ = ["dead_stages", "decoder_activity", "reinit_bottleneck", "watch_decoder", "widen"]
 
 
 def _positions(old: int, new: int, groups: int) -> torch.Tensor:
@@ -131,6 +133,36 @@ def _copy_into(name: str, old: _Conv, new: _Conv) -> None:
 UPSAMPLINGS = {"up2": "quarter-resolution", "up1": "half-resolution"}
 
 
+@contextmanager
+def watch_decoder(model: SRN) -> Iterator[dict[str, float]]:
+    """Count the positive outputs of each decoder upsampling while the block runs the model.
+
+    Yields a dict that is filled when the block ends: ``{"up2": share, "up1": share}``, the
+    share of positive outputs over every call of the model in the block, at every scale, each
+    from 0 to 1 (0 when the block did not run the model). At 0 behind a ReLU
+    (``config.up_slope == 0``) the stage below is dead: it no longer reaches the output or
+    learns (:func:`dead_stages`). Behind a LeakyReLU it still leaks and learns.
+    """
+    positive = dict.fromkeys(UPSAMPLINGS, 0)
+    total = dict.fromkeys(UPSAMPLINGS, 0)
+
+    def count(name: str) -> Callable[[nn.Module, Any, torch.Tensor], None]:
+        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            positive[name] += int(torch.count_nonzero(output > 0))
+            total[name] += output.numel()
+
+        return hook
+
+    shares: dict[str, float] = {}
+    handles = [getattr(model, n).register_forward_hook(count(n)) for n in UPSAMPLINGS]
+    try:
+        yield shares
+    finally:
+        for handle in handles:
+            handle.remove()
+        shares.update({n: positive[n] / max(1, total[n]) for n in UPSAMPLINGS})
+
+
 @torch.no_grad()
 def decoder_activity(model: SRN, images: list[torch.Tensor]) -> dict[str, float]:
     """Share of positive outputs of each decoder upsampling over ``images``, at every scale.
@@ -145,28 +177,21 @@ def decoder_activity(model: SRN, images: list[torch.Tensor]) -> dict[str, float]
     Returns
     -------
     dict
-        ``{"up2": share, "up1": share}``, each from 0 to 1. At 0 behind a ReLU
-        (``config.up_slope == 0``) the stage below is dead: it no longer reaches the output or
-        learns. Behind a LeakyReLU it still leaks and learns.
+        ``{"up2": share, "up1": share}``, each from 0 to 1, as :func:`watch_decoder` gives.
     """
-    positive = dict.fromkeys(UPSAMPLINGS, 0)
-    total = dict.fromkeys(UPSAMPLINGS, 0)
-
-    def count(name: str) -> Callable[[nn.Module, Any, torch.Tensor], None]:
-        def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-            positive[name] += int(torch.count_nonzero(output > 0))
-            total[name] += output.numel()
-
-        return hook
-
-    handles = [getattr(model, n).register_forward_hook(count(n)) for n in UPSAMPLINGS]
-    try:
+    with watch_decoder(model) as shares:
         for image in images:
             model(image)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {n: positive[n] / max(1, total[n]) for n in UPSAMPLINGS}
+    return shares
+
+
+def dead_stages(model: SRN, shares: dict[str, float]) -> list[str]:
+    """The upsamplings behind a ReLU with no positive output in ``shares`` (from
+    :func:`watch_decoder`): the stage below each has stopped reaching the output and learning.
+    A LeakyReLU (``up_slope`` > 0) cannot die, so its network has none."""
+    if model.config.up_slope:
+        return []
+    return [name for name in UPSAMPLINGS if shares[name] == 0.0]
 
 
 @torch.no_grad()
