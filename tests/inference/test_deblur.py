@@ -120,8 +120,9 @@ def test_generic_torch_module_is_accepted(rng):
     np.testing.assert_array_equal(deblur(image, model=torch.nn.Identity()), image)
 
 
-def test_tiled_equals_untiled_for_a_small_random_model_with_full_overlap(rng):
-    net = tiny_srn(seed=5)
+@pytest.mark.parametrize("pyramid", ["bilinear", "area"])
+def test_tiled_equals_untiled_for_a_small_random_model_with_full_overlap(pyramid, rng):
+    net = tiny_srn(seed=5, pyramid=pyramid, scales=3)
     image = rng.integers(0, 256, (100, 140, 3), dtype=np.uint8)
     a = deblur(image, model=net, channel_axis=-1)
     b = deblur(image, model=net, channel_axis=-1, tile_size=32, overlap=net.receptive_field)

@@ -17,10 +17,10 @@ from napari_srn.model.weights import ModelCard
 from ..helpers import CountingSRN, identity_srn, tiny_srn
 
 
-@pytest.mark.parametrize("recurrent", ["none", "convlstm"])
+@pytest.mark.parametrize(("recurrent", "pyramid"), [("none", "bilinear"), ("convlstm", "area")])
 @pytest.mark.parametrize(("tile", "halo"), [(None, 0), (64, 24), (48, 16)])
-def test_lazy_graph_equals_eager_runner_on_odd_chunks(recurrent, tile, halo, rng):
-    net = tiny_srn(recurrent=recurrent)
+def test_lazy_graph_equals_eager_runner_on_odd_chunks(recurrent, pyramid, tile, halo, rng):
+    net = tiny_srn(recurrent=recurrent, pyramid=pyramid, scales=3)
     x = rng.random((2, 3, 160, 208)).astype(np.float32)
     eager = np.stack([drain(Runner(net, Precision.reference(), tile, halo).run(f)) for f in x])
     lazy = lazy_predict(da.from_array(x, chunks=(1, 3, 50, 70)), net, tile=tile, halo=halo)

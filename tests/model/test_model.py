@@ -8,6 +8,7 @@ import torch
 
 from napari_srn import SRN, VARIANTS, SRNConfig
 from napari_srn.model.config import config_for_variant
+from napari_srn.model.srn import downscale, resize
 
 from ..helpers import tiny_srn, wake_naf
 
@@ -90,6 +91,29 @@ def test_up_slope_is_left_out_of_older_models_headers():
     assert SRNConfig.from_dict({"width": 8}) == SRNConfig(width=8)
     leaky = SRNConfig(width=8, up_slope=0.01)
     assert leaky.to_dict()["up_slope"] == 0.01 and SRNConfig.from_dict(leaky.to_dict()) == leaky
+
+
+def test_area_pyramid_shrinks_the_input_by_the_mean_from_a_quarter_on():
+    """The authors' bilinear resize reads 2 x 2 of the 4 x 4 pixels of a quarter-size pixel;
+    "area" reads all 16; at half size the two agree."""
+    x = torch.zeros(1, 1, 16, 16)
+    x[..., 0::4, :] = 1.0  # every 4th row lit: a quarter of the light in each 4 x 4 cell
+    np.testing.assert_allclose(downscale(x, (4, 4), "area"), 0.25)
+    assert float(downscale(x, (4, 4), "bilinear").max()) == 0.0  # aliased: the rows vanish
+    y = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(downscale(y, (16, 16), "area"), resize(y, (16, 16)))
+    assert downscale(y, (32, 32), "area") is y
+    cfg = dict(width=4, res_blocks=1, scales=3, kernel_size=3, global_residual=True)
+    bilinear, area = SRN(SRNConfig(**cfg)), SRN(SRNConfig(**cfg, pyramid="area"))
+    area.load_state_dict(bilinear.state_dict())
+    with torch.no_grad():
+        a, b = area(y, return_all=True), bilinear(y, return_all=True)
+    torch.testing.assert_close(a[0], downscale(y, (8, 8), "area"))  # untrained: the input
+    assert not torch.allclose(a[0], b[0])  # the quarter-size input differs
+    assert "pyramid" not in SRNConfig(width=8).to_dict()  # older headers stay as they were
+    assert SRNConfig.from_dict(SRNConfig(pyramid="area").to_dict()).pyramid == "area"
+    with pytest.raises(ValueError, match="pyramid must be 'bilinear' or 'area', got 'box'"):
+        SRNConfig(pyramid="box")
 
 
 def test_unknown_variant_lists_choices():

@@ -201,23 +201,26 @@ def test_validation_warns_when_the_bottleneck_stage_is_dead(tmp_path, photos, ca
     assert "stage is dead" not in caplog.text
 
 
-def test_checkpoints_from_before_up_slope_resume_and_export(tmp_path, photos):
+def test_checkpoints_from_before_up_slope_and_pyramid_resume_and_export(tmp_path, photos):
     cfg = tiny(tmp_path, photos, steps=2, val_every=0)
     result = train(cfg)
     assert result.weights is not None
     checkpoint = result.run_dir / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=True)
-    assert state["config"]["up_slope"] == 0.0
-    del state["config"]["up_slope"]  # as written before the field existed
+    assert state["config"]["up_slope"] == 0.0 and state["config"]["pyramid"] == "bilinear"
+    del state["config"]["up_slope"], state["config"]["pyramid"]  # as before the fields existed
     torch.save(state, checkpoint)
     assert train(cfg.replace(resume=True, steps=3)).step == 3
     state = torch.load(checkpoint, weights_only=True)
-    del state["config"]["up_slope"]
+    del state["config"]["up_slope"], state["config"]["pyramid"]
     torch.save(state, checkpoint)
     exported = export_checkpoint(checkpoint, tmp_path / "old.safetensors")
     assert load_model(exported).config.up_slope == 0.0
-    leaky = train(tiny(tmp_path / "leaky", photos, steps=1, val_every=0, up_slope=0.01))
-    assert load_model(leaky.weights).config.up_slope == 0.01
+    assert load_model(exported).config.pyramid == "bilinear"
+    new = tiny(tmp_path / "new", photos, steps=1, val_every=0, up_slope=0.01, pyramid="area")
+    assert load_model(train(new).weights).config == dataclasses.replace(
+        load_model(exported).config, up_slope=0.01, pyramid="area"
+    )
 
 
 def test_gopro_style_pairs_train_and_validate_on_held_out_sequences(tmp_path, rng):
@@ -265,6 +268,10 @@ def test_multiscale_loss_is_the_sum_of_per_scale_mse():
     assert float(multiscale_loss(perfect, sharp)) == 0.0
     for kind in ("l1", "l1+fft"):
         assert float(multiscale_loss(perfect, sharp, kind)) == 0.0
+    # an "area" network's targets are the means its input shrinks by
+    area = [torch.nn.functional.avg_pool2d(sharp, 32 // o.shape[-1]) for o in outputs]
+    assert float(multiscale_loss(area, sharp, "l1", "area")) == 0.0
+    assert float(multiscale_loss(area, sharp, "l1")) > 0
 
 
 def test_l1_and_fourier_losses():

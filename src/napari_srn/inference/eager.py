@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .._progress import Progress
-from ..model.srn import SRN, resize, resize_state
+from ..model.srn import SRN, downscale, resize, resize_state
 from ..tiling import generic_tiles, iter_tiled, level_tiles, padded_size, tile_step
 from .plan import NetFacts, Plan, layout
 from .precision import Precision
@@ -94,7 +94,7 @@ class Runner:
         state: tuple[torch.Tensor, torch.Tensor] | None = None
         for s in reversed(range(cfg.scales)):
             size = (height >> s, width >> s)
-            xs = resize(x, size)
+            xs = downscale(x, size, cfg.pyramid)
             prev = xs if pred is None else resize(pred, size)
             state = resize_state(state, size)
             inputs = [xs[0].numpy(), prev[0].numpy()]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..model.srn import SRN
+from ..model.srn import SRN, downscale
 from ..tiling import generic_chunks, level_chunks, window_pad
 from .plan import NetFacts, Plan, unlayout
 from .precision import Precision
@@ -174,17 +174,17 @@ def _level_block(
     return out
 
 
-def _downsample_block(block: np.ndarray, factor: int) -> np.ndarray:
-    """Bilinear 1/factor resize of a block whose sides are multiples of ``factor``; equal to the
-    same resize of the whole image, since each output pixel reads only its own factor x factor
-    cell."""
+def _downsample_block(block: np.ndarray, factor: int, pyramid: str) -> np.ndarray:
+    """1/factor resize (:func:`~napari_srn.model.srn.downscale`) of a block whose sides are
+    multiples of ``factor``; equal to the same resize of the whole image, since each output
+    pixel reads only its own factor x factor cell (for ``"bilinear"`` as for ``"area"``)."""
     if factor == 1:
         return block
     t = torch.from_numpy(np.ascontiguousarray(block))
     shape = t.shape
     t = t.reshape(-1, *shape[-3:])
     size = (shape[-2] // factor, shape[-1] // factor)
-    out = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+    out = downscale(t, size, pyramid)
     return out.reshape(*shape[:-2], *size).numpy()
 
 
@@ -280,7 +280,7 @@ def level_graph(
     full = tuple(tuple(c << s for c in axis) for axis in cores)
     src = x.rechunk((*lead_chunks, x.shape[-3], *full))
     xs = src.map_blocks(
-        _downsample_block, 1 << s, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
+        _downsample_block, 1 << s, cfg.pyramid, chunks=(*src.chunks[:-2], *cores), dtype=np.float32
     )
     _check_chunks(xs.chunks, halo, "the overlap")
     args, depths = [xs], [_spatial_depth(xs.chunks, halo)]

@@ -11,6 +11,7 @@ __all__ = ["VARIANTS", "SRNConfig", "config_for_variant"]
 
 Recurrent = Literal["none", "convlstm"]
 Block = Literal["resblock", "nafblock", "gateblock"]
+Pyramid = Literal["bilinear", "area"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ class SRNConfig:
         and never starts again (the bundled ``srn-color-w16k3`` lost its quarter-resolution
         stage that way). A small slope such as 0.01 keeps the gradient flowing and, at the
         start of training, changes the output by very little.
+    pyramid : {"bilinear", "area"}
+        How the blurred input is shrunk to each coarser scale (and, in training, the sharp
+        target with it): ``"bilinear"``, the authors' code, resizes the full image bilinearly
+        without anti-aliasing, so that at 1/4 and 1/8 of the size each pixel is the mean of 2 x 2
+        of the 4 x 4 or 8 x 8 pixels it stands for and fine detail folds into false patterns;
+        ``"area"`` takes the mean of all of them (not in the paper). Both give the same
+        half-size image, so they differ only from three scales on.
     """
 
     channels: int = 3
@@ -69,6 +77,7 @@ class SRNConfig:
     global_residual: bool = False
     block: Block = "resblock"
     up_slope: float = 0.0
+    pyramid: Pyramid = "bilinear"
 
     def __post_init__(self) -> None:
         errors = []
@@ -97,6 +106,8 @@ class SRNConfig:
         slope = self.up_slope
         if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not 0 <= slope < 1:
             errors.append(f"up_slope must be a number in [0, 1), got {slope!r}")
+        if self.pyramid not in ("bilinear", "area"):
+            errors.append(f"pyramid must be 'bilinear' or 'area', got {self.pyramid!r}")
         if errors:
             raise ValueError("Invalid SRNConfig:\n  - " + "\n  - ".join(errors))
 
@@ -126,8 +137,9 @@ class SRNConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (what :meth:`from_dict` reads back).
 
-        ``up_slope``, added after the first weights files, is left out at its default (0), so
-        those models keep the same header and the same identity in the zarr stores they wrote.
+        ``up_slope`` and ``pyramid``, added after the first weights files, are left out at
+        their defaults (0, ``"bilinear"``), so those models keep the same header and the same
+        identity in the zarr stores they wrote.
 
         Returns
         -------
@@ -135,8 +147,9 @@ class SRNConfig:
             Field name to value.
         """
         values = dataclasses.asdict(self)
-        if values["up_slope"] == 0:
-            del values["up_slope"]
+        for name, default in _ADDED_LATER.items():
+            if values[name] == default:
+                del values[name]
         return values
 
     def to_json(self) -> str:
@@ -179,6 +192,11 @@ class SRNConfig:
                 f"Unknown SRNConfig field(s) {unknown}; valid fields are {sorted(known)}"
             )
         return cls(**data)
+
+
+#: Fields added after the first weights files, at the value those files' networks had: left
+#: out of :meth:`SRNConfig.to_dict` at that value.
+_ADDED_LATER: dict[str, Any] = {"up_slope": 0.0, "pyramid": "bilinear"}
 
 
 def _conv(cin: int, cout: int, k: int) -> int:

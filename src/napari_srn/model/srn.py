@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from .blocks import ConvLSTMCell, GateBlock, NAFBlock, ResBlock, conv, deconv
 from .config import SRNConfig
 
-__all__ = ["SRN", "resize", "resize_state"]
+__all__ = ["SRN", "downscale", "resize", "resize_state"]
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -35,6 +35,15 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def downscale(x: torch.Tensor, size: tuple[int, int], pyramid: str) -> torch.Tensor:
+    """Shrink the last two axes to ``size`` (a whole fraction of them) the way
+    :attr:`SRNConfig.pyramid` says: ``"bilinear"`` (:func:`resize`, the authors' code) or
+    ``"area"``, the mean of the pixels each output pixel covers."""
+    if pyramid == "area" and tuple(x.shape[-2:]) != tuple(size):
+        return F.interpolate(x, size=size, mode="area")
+    return resize(x, size)
 
 
 def resize_state(
@@ -252,7 +261,7 @@ class SRN(nn.Module):
         state = None
         for s in reversed(range(self.config.scales)):
             size = (height >> s, width >> s)
-            xs = resize(x, size)
+            xs = downscale(x, size, self.config.pyramid)
             prev = xs if pred is None else resize(pred.detach(), size)
             state = resize_state(state, size)
             pred, state = self.level(xs, prev, state)

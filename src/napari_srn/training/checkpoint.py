@@ -104,7 +104,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 #: Architecture fields that checkpoints written before them do not have, at the value those
 #: checkpoints' networks had (``SRNConfig``'s default).
-ARCHITECTURE_ADDED_LATER: dict[str, Any] = {"up_slope": SRNConfig().up_slope}
+ARCHITECTURE_ADDED_LATER: dict[str, Any] = {
+    "up_slope": SRNConfig().up_slope,
+    "pyramid": SRNConfig().pyramid,
+}
 
 
 def checkpoint_architecture(config: dict[str, Any]) -> SRNConfig:

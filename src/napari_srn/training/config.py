@@ -68,6 +68,7 @@ CONFIG_FILE = "config.yaml"
 DataKind = Literal["auto", "pairs", "sharp", "zarr"]
 Recurrent = Literal["none", "convlstm"]
 Block = Literal["resblock", "nafblock", "gateblock"]
+Pyramid = Literal["bilinear", "area"]
 AmpDtype = Literal["bfloat16", "float16"]
 Loss = Literal["mse", "l1", "l1+fft"]
 
@@ -325,6 +326,12 @@ class TrainConfig:
         "model",
         "negative slope after the decoder's upsamplings: 0, the paper's ReLU, or a LeakyReLU's "
         "(0.01 keeps a stage from dying; not in the paper)",
+    )
+    pyramid: Pyramid | None = _field(
+        None,
+        "model",
+        "how the input shrinks to the coarser scales: bilinear (the authors' code, aliased "
+        "from 1/4 on) or area (the mean of the pixels covered; not in the paper)",
     )
     init_weights: str | None = _field(
         None,

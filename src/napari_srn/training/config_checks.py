@@ -55,6 +55,7 @@ MODEL_FIELDS = (
     "global_residual",
     "block",
     "up_slope",
+    "pyramid",
 )
 
 # ------------------------------------------------------------------------- field rules

@@ -127,7 +127,7 @@ def _train_step(run: Run, blurred: torch.Tensor, sharp: torch.Tensor) -> torch.T
         blurred = blurred.contiguous(memory_format=torch.channels_last)
     with run.precision.autocast():
         outputs = model(blurred, return_all=True)
-    loss = multiscale_loss(outputs, sharp, cfg.loss)
+    loss = multiscale_loss(outputs, sharp, cfg.loss, model.config.pyramid)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if cfg.clip_grad_norm is not None:

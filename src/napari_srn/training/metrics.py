@@ -13,16 +13,17 @@ import torch
 from torch.nn import functional as F
 
 from ..inference.precision import Precision
-from ..model.srn import SRN, resize
+from ..model.srn import SRN, downscale
 from .data import ValSet
 
 __all__ = ["evaluate", "multiscale_loss"]
 
 
 def multiscale_loss(
-    outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse"
+    outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse", pyramid: str = "bilinear"
 ) -> torch.Tensor:
-    """Sum over scales of the error against the sharp batch bilinearly resized to each scale.
+    """Sum over scales of the error against the sharp batch shrunk to each scale as the
+    network shrinks its input (``pyramid``: :attr:`SRNConfig.pyramid`).
 
     ``kind``: ``"mse"``, the paper's Eq. 3 with kappa_i = 1 (normalised by the number of
     values); ``"l1"``, the mean absolute error; ``"l1+fft"``, L1 plus 0.1 x the L1 distance of
@@ -31,7 +32,7 @@ def multiscale_loss(
     """
     total = sharp.new_zeros((), dtype=torch.float32)
     for out in outputs:
-        target = resize(sharp, (int(out.shape[-2]), int(out.shape[-1]))).float()
+        target = downscale(sharp, (int(out.shape[-2]), int(out.shape[-1])), pyramid).float()
         out = out.float()
         if kind == "mse":
             total = total + F.mse_loss(out, target)
