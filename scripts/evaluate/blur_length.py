@@ -6,9 +6,13 @@ never the real blurred photographs, so a decision made on it tunes nothing to th
 
     python scripts/evaluate/blur_length.py --model default --model runs/v4_eval.safetensors
     python scripts/evaluate/blur_length.py --model default --scales 4   # its weights at 4 scales
+    python scripts/evaluate/blur_length.py --model default --per-scale  # each scale's own output
 
 Prints one row per band: the blurred input and each model, mean PSNR in dB over 10 crops of
-224 px (2 per photo, seeded).
+224 px (2 per photo, seeded). With ``--per-scale``, one row per band and scale of each model
+instead: the network's output at that scale (``return_all``) against the sharp crop shrunk to
+it, the way the training loss compares them (the model's own ``pyramid``) and by the mean of
+the pixels covered (``area``), each beside the blurred input shrunk the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import torch
 from skimage import data, io
 from skimage.metrics import peak_signal_noise_ratio
 
 from napari_srn import SRN, deblur, load_model
+from napari_srn.model.srn import downscale
 from napari_srn.synthesis.motion import Scene, render
 from napari_srn.synthesis.params import MotionParams
 
@@ -58,10 +64,36 @@ def pairs(band: tuple[float, float], seed: int = 7) -> list[tuple[np.ndarray, np
     return out
 
 
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / torch.mean((a.clamp(0, 1) - b) ** 2)))
+
+
+def per_scale(net: SRN, band: tuple[float, float]) -> np.ndarray:
+    """Mean PSNR per scale (coarsest first) of ``[input, output]`` against the sharp crop
+    shrunk by the model's pyramid, then the same two by ``area``."""
+    scores = []
+    for blurred, sharp in pairs(band):
+        side = SIZE // net.divisor * net.divisor
+        b, s = (torch.from_numpy(a[:side, :side]).permute(2, 0, 1)[None] for a in (blurred, sharp))
+        with torch.no_grad():
+            outputs = net(b, return_all=True)
+        row = []
+        for out in outputs:
+            size = tuple(out.shape[-2:])
+            for pyramid in (net.config.pyramid, "area"):
+                target = downscale(s, size, pyramid)
+                row += [_psnr(downscale(b, size, pyramid), target), _psnr(out, target)]
+        scores.append(row)
+    return np.mean(scores, axis=0).reshape(len(outputs), 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", required=True, help="name or .safetensors")
     parser.add_argument("--scales", type=int, help="run each model's weights at this many scales")
+    parser.add_argument(
+        "--per-scale", action="store_true", help="score each scale's output (see above)"
+    )
     args = parser.parse_args()
     nets = {}
     for name in args.model:
@@ -71,6 +103,19 @@ def main() -> None:
             wider.load_state_dict(net.state_dict())
             net = wider.eval()
         nets[f"{name} ({net.config.scales} scales)"] = net
+    if args.per_scale:
+        print("model | streak px | scale | own pyramid: input, output | area: input, output")
+        for name, net in nets.items():
+            for band in BANDS:
+                rows = per_scale(net, band)
+                for i, (a, b, c, d) in enumerate(rows):
+                    scale = f"1/{2 ** (len(rows) - 1 - i)}"
+                    print(
+                        f"{name} | {band[0]:.0f}-{band[1]:.0f} | {scale} | "
+                        f"{a:.2f}, {b:.2f} ({b - a:+.2f}) | {c:.2f}, {d:.2f} ({d - c:+.2f})",
+                        flush=True,
+                    )
+        return
     print("streak px | blurred input | " + " | ".join(nets))
     for band in BANDS:
         rows = pairs(band)
