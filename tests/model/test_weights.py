@@ -50,12 +50,23 @@ def test_round_trip_keeps_config_weights_and_card(tmp_path, block):
         assert torch.equal(a, b), k
 
 
-def test_round_trip_keeps_a_leaky_upsampling(tmp_path):
-    net = SRN(SRNConfig(width=4, res_blocks=1, scales=2, kernel_size=3, up_slope=0.01))
-    save_model(net, tmp_path / "m.safetensors", CARD)
+def test_round_trip_keeps_a_leaky_upsampling_and_an_area_pyramid(tmp_path):
+    cfg = SRNConfig(width=4, res_blocks=1, scales=3, kernel_size=3, up_slope=0.01, pyramid="area")
+    save_model(SRN(cfg), tmp_path / "m.safetensors", CARD)
     loaded = load_model(tmp_path / "m.safetensors", device="cpu")
-    assert loaded.config.up_slope == 0.01
+    assert loaded.config == cfg
     assert isinstance(loaded.up2[1], torch.nn.LeakyReLU)
+
+
+def test_save_refuses_a_model_that_load_model_would_refuse(tmp_path, monkeypatch):
+    monkeypatch.setattr(W, "MAX_RES_BLOCKS", 1)
+    with pytest.raises(ValueError, match="res_blocks=2 .* could not be loaded back"):
+        save_model(tiny_srn(res_blocks=2), tmp_path / "m.safetensors", CARD)
+    monkeypatch.setattr(W, "MAX_RES_BLOCKS", 64)
+    monkeypatch.setattr(W, "MAX_PARAMETERS", 1000)
+    with pytest.raises(ValueError, match="parameters, so the file could not be loaded back"):
+        save_model(tiny_srn(), tmp_path / "m.safetensors", CARD)
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_half_precision_file_is_smaller_and_loads_as_float32(tmp_path):

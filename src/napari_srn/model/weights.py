@@ -393,13 +393,22 @@ def save_model(
     Raises
     ------
     ValueError
-        If ``path`` does not end in ``.safetensors``.
+        If ``path`` does not end in ``.safetensors``, or if :func:`load_model` would refuse the
+        network (more than :data:`MAX_RES_BLOCKS` blocks per stage or :data:`MAX_PARAMETERS`
+        parameters).
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     """
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"path must end in .safetensors, got {str(path)!r}")
+    cfg = model.config
+    if cfg.res_blocks > MAX_RES_BLOCKS or cfg.parameter_count > MAX_PARAMETERS:
+        raise ValueError(
+            f"the model has res_blocks={cfg.res_blocks} and {cfg.parameter_count:,} parameters; "
+            f"load_model reads at most {MAX_RES_BLOCKS} blocks per stage and "
+            f"{MAX_PARAMETERS:,} parameters, so the file could not be loaded back"
+        )
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
     dtype = torch.float16 if half else torch.float32
