@@ -3,7 +3,14 @@
     python scripts/release/ship_default.py runs/default_v2 --name srn-color-w16k3  # finished run
     python scripts/release/ship_default.py runs/default_v2 --name srn-color-w16k3 --interim
 
-(``--interim``: the run's latest checkpoint instead of its final weights.)
+(``--interim``: the run's latest checkpoint instead of its final weights.) A run that continues
+a chain of fine-tunes names the starting weights of the stages before its own ``init_weights``,
+oldest first, so that the card counts every stage's steps and hours:
+
+    python scripts/release/ship_default.py runs/default_v6 --name srn-color-w24k3 \
+        --earlier runs/default_v2_step39552.safetensors \
+        runs/default_v3_step10171_4scales.safetensors \
+        runs/default_v4_step8276_revived_w24.safetensors
 
 Scores the weights on the held-out benchmark (``napari_srn.evaluation``, which
 scripts/evaluate/eval_deblur.py runs) next to the blurred input and the non-blind Wiener baseline,
@@ -48,6 +55,13 @@ def main() -> None:
     p.add_argument("--name", required=True, help="name of the bundled model, e.g. srn-color-w16k3")
     p.add_argument("--interim", action="store_true", help="ship the run's latest checkpoint")
     p.add_argument("--force", action="store_true", help="ship even if not better than the default")
+    p.add_argument(
+        "--earlier",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="the starting weights of the stages before the run's init_weights, oldest first",
+    )
     p.add_argument(
         "--real",
         type=Path,
@@ -164,7 +178,21 @@ def main() -> None:
         card.hardware or args.hardware,
     )
     stages = ""
-    if run_cfg.get("init_weights"):
+    if args.earlier:  # a chain: every stage's card counts
+        chain = [*args.earlier, Path(run_cfg["init_weights"])]
+        cards = [load_model(path, device="cpu").card for path in chain]
+        steps += sum(c.training_steps for c in cards)
+        hours += sum(c.wall_time_hours for c in cards)
+        hardware = args.hardware
+        stages = (
+            f" {len(chain) + 1} stages, each from the last one's weights: "
+            + ", ".join(
+                f"{c.training_steps} steps ({c.wall_time_hours:.2f} h; {path.name})"
+                for c, path in zip(cards, chain, strict=True)
+            )
+            + f", then {card.training_steps} steps ({card.wall_time_hours:.2f} h)."
+        )
+    elif run_cfg.get("init_weights"):
         init = load_model(run_cfg["init_weights"], device="cpu").card
         init_hw = init.hardware or args.init_hardware
         steps += init.training_steps
@@ -181,7 +209,8 @@ def main() -> None:
             f"Colour SRN (Tao et al. 2018) at width {cfg.width}, {cfg.scales} scales, "
             f"{cfg.res_blocks} {BLOCK_NAMES[cfg.block]} per "
             f"stage, {cfg.kernel_size}x{cfg.kernel_size} convolutions, predicting a correction "
-            "added to its input (global residual), trained by napari-srn on a 2-core CPU with "
+            f"added to its input (global residual){extras_text(cfg)}, trained by napari-srn "
+            "on a 2-core CPU with "
             f"{blur_text(run_cfg)} (run {args.run.name}).{stages} Benchmark "
             f"(blind, held-out photos): {ours[0]:.2f} dB / {ours[1]:.3f} SSIM vs "
             f"{blurred[0]:.2f} dB for the blurred input and {wiener[0]:.2f} dB for non-blind "
@@ -250,6 +279,16 @@ def blur_text(run_cfg: dict) -> str:
             f"objects through random tone curves, {run_cfg['motion_fraction']:.0%} of samples)"
         )
     return "synthetic camera shake"
+
+
+def extras_text(cfg) -> str:
+    """The architecture's departures from the paper beyond width, scales and blocks."""
+    extras = []
+    if cfg.up_slope:
+        extras.append(f"LeakyReLUs of slope {cfg.up_slope:g} after the decoder's upsamplings")
+    if cfg.pyramid == "area":
+        extras.append("coarser scales shrunk by the mean of the pixels covered")
+    return "".join(f", {e}" for e in extras)
 
 
 def real_text(real: dict) -> str:
