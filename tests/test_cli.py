@@ -156,7 +156,7 @@ def test_tiff_microscopy_channels_stay_separate(tmp_path, identity_file):
     ("args", "message"),
     [
         (["deblur", "missing.png", "out.png"], "does not exist"),
-        (["deblur", "in.png", "out.png", "--tile-size", "100"], "multiple of 16"),
+        (["deblur", "in.png", "out.png", "--tile-size", "100"], "multiple of 32"),
         (["deblur", "in.png", "out.png", "--device", "tpu"], "not a device torch knows"),
         (["deblur", "in.png", "out.png", "--model", "nope"], "neither a bundled model"),
         (["deblur", "in.png", "out.png", "--precision", "float16", "--device", "cpu"], "float16"),
@@ -390,7 +390,7 @@ def test_a_folder_as_input_is_called_a_folder(tmp_path, capsys):
     ("flag", "message"),
     [
         ("0", "--tile-size must be a positive integer"),
-        ("100", "--tile-size must be a positive multiple of 16, got 100. Try 96 or 112"),
+        ("100", "--tile-size must be a positive multiple of 32, got 100. Try 96 or 128"),
     ],
 )
 def test_tile_size_errors_speak_of_the_flag(tmp_path, capsys, flag, message):

@@ -402,18 +402,18 @@ def test_the_computing_line_names_a_frame_only_when_there_is_one(frame, waiting,
 
 @pytest.mark.parametrize(
     ("tile", "hint"),
-    [(100, "try 96 or 112"), (8, "try 16"), (24, "try 16 or 32")],
+    [(100, "try 96 or 128"), (8, "try 32"), (48, "try 32 or 64")],
 )
 def test_a_tile_the_model_cannot_take_is_flagged_in_the_plan_in_the_widgets_words(tile, hint):
     # issue 22, item 27: tile 100 ran, then failed with the library's "or None to choose from
     # free memory"; the plan line now flags it before the run, in the widget's words
     info = info_of(np.zeros((64, 64), np.float32))
     step = _logic.tile_step("default")
-    assert step == 16  # the bundled model's divisor, read from its header without torch
-    with pytest.raises(ValueError, match=f"tile {tile} .*multiple of 16.*{hint}") as err:
+    assert step == 32  # the bundled model's divisor (4 scales), read from its header, no torch
+    with pytest.raises(ValueError, match=f"tile {tile} .*multiple of 32.*{hint}") as err:
         _logic.choose_run(info, Settings(tile_size=tile), tile_step=step)
     assert "0 (automatic)" in str(err.value)
-    for fine in (0, 16, 96, 112):
+    for fine in (0, 32, 96, 128):
         _logic.choose_run(info, Settings(tile_size=fine), tile_step=step)
     assert _logic.tile_step(tiny_srn(scales=2)) == 8  # a loaded network: its own divisor
     assert _logic.tile_step("missing.safetensors") is None  # unknown: the run says

@@ -496,7 +496,7 @@ def test_a_tile_the_model_cannot_take_is_flagged_before_the_run(qtbot, viewer_an
     widget.tile_size.value = 100
     assert not widget.run_button.enabled
     line = widget.plan.value
-    assert "tile 100" in line and "96 or 112" in line and "0 (automatic)" in line
+    assert "tile 100" in line and "96 or 128" in line and "0 (automatic)" in line
     assert "None" not in line and "tile_size" not in line
     notes = Notes()
     widget.run()

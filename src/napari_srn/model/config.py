@@ -56,7 +56,7 @@ class SRNConfig:
         [0, 1): 0 is the paper's ReLU; above 0 a LeakyReLU (not in the paper). Each upsampling
         is the only way from a lower-resolution stage to the output, and when a ReLU there
         outputs only zeros it passes no gradient: the whole stage below stops contributing
-        and never starts again (the bundled ``srn-color-w16k3`` lost its quarter-resolution
+        and never starts again (the earlier default ``srn-color-w16k3`` lost its quarter-resolution
         stage that way). A small slope such as 0.01 keeps the gradient flowing and, at the
         start of training, changes the output by very little.
     pyramid : {"bilinear", "area"}
