@@ -41,7 +41,7 @@ def _tile_size(text: str) -> int:
     value = _positive_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError(
-            "--tile-size must be a positive integer (a multiple of 16 for the bundled models), "
+            "--tile-size must be a positive integer (a multiple of 32 for the bundled model), "
             "got 0; leave --tile-size out to choose it from free memory"
         )
     return value
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile-size",
         type=_tile_size,
         default=None,
-        help="tile side in pixels, a multiple of 16 (default: from free memory)",
+        help="tile side in pixels, a multiple of 32 for the bundled model (default: from free "
+        "memory)",
     )
     d.add_argument(
         "--overlap",
