@@ -147,7 +147,7 @@ class SRNConfig:
             Field name to value.
         """
         values = dataclasses.asdict(self)
-        for name, default in _ADDED_LATER.items():
+        for name, default in FIELDS_ADDED_LATER.items():
             if values[name] == default:
                 del values[name]
         return values
@@ -195,8 +195,9 @@ class SRNConfig:
 
 
 #: Fields added after the first weights files, at the value those files' networks had: left
-#: out of :meth:`SRNConfig.to_dict` at that value.
-_ADDED_LATER: dict[str, Any] = {"up_slope": 0.0, "pyramid": "bilinear"}
+#: out of :meth:`SRNConfig.to_dict` at that value, and filled in for checkpoints written before
+#: them (:mod:`napari_srn.training.checkpoint`).
+FIELDS_ADDED_LATER: dict[str, Any] = {"up_slope": 0.0, "pyramid": "bilinear"}
 
 
 def _conv(cin: int, cout: int, k: int) -> int:

@@ -20,7 +20,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..model.config import SRNConfig
+from ..model.config import FIELDS_ADDED_LATER, SRNConfig
 from .config import MODEL_FIELDS, RUN_ONLY_FIELDS, TrainConfig
 
 __all__ = [
@@ -103,11 +103,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 #: Architecture fields that checkpoints written before them do not have, at the value those
-#: checkpoints' networks had (``SRNConfig``'s default).
-ARCHITECTURE_ADDED_LATER: dict[str, Any] = {
-    "up_slope": SRNConfig().up_slope,
-    "pyramid": SRNConfig().pyramid,
-}
+#: checkpoints' networks had: the fields SRNConfig leaves out of headers at those values.
+ARCHITECTURE_ADDED_LATER = FIELDS_ADDED_LATER
 
 
 def checkpoint_architecture(config: dict[str, Any]) -> SRNConfig:
